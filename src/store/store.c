@@ -1,0 +1,350 @@
+/*
+ * store.c - the object table and the store's shared header.  Entries are
+ * taken from a lock-free stack of free slots (tagged head against ABA) with
+ * a bump pointer behind it, so the table is touched only as far as it is
+ * used and recently freed slots are reused first.  Whoever drops the last
+ * reference frees the object: its arena block goes back to the allocator
+ * under the store lock and its slot onto the free stack.
+ */
+#define _GNU_SOURCE
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#define STORE_MAGIC 0x53544f5245303031ull /* "STORE001" */
+#define PAGE 4096u
+/* Objects at least this big get their pages mapped in one call before the
+ * copy, instead of one fault per 4 KiB page. */
+#define POPULATE_MIN (1u << 20)
+
+struct store_region {
+    uint64_t magic;
+    uint64_t arena_size;
+    uint32_t max_objects;
+    uint16_t tag;
+    uint16_t pad0;
+    ray_freelist slots;          /* free object slots */
+    _Atomic uint64_t objects_live;
+    char pad2[RAY_CACHELINE];
+    ray_shlock lock;             /* guards alloc and descs */
+    store_alloc alloc;
+};
+
+static uint64_t hdr_size(void) { return RAY_ALIGN_UP((uint64_t)sizeof(store_region), PAGE); }
+uint64_t store_objs_offset(void) { return hdr_size(); }
+
+static uint64_t descs_offset(uint32_t max_objects)
+{
+    return hdr_size() + RAY_ALIGN_UP((uint64_t)max_objects * sizeof(store_obj), PAGE);
+}
+
+static uint32_t desc_cap(uint32_t max_objects) { return max_objects + 2; }
+
+uint64_t store_region_size(uint32_t max_objects)
+{
+    return descs_offset(max_objects) +
+           RAY_ALIGN_UP((uint64_t)desc_cap(max_objects) * sizeof(store_block), PAGE);
+}
+
+void store_region_init(void *base, uint32_t max_objects, uint64_t arena_size, uint16_t tag)
+{
+    store_region *r = base;
+    memset(r, 0, sizeof(*r));
+    r->magic = STORE_MAGIC;
+    r->arena_size = arena_size;
+    r->max_objects = max_objects;
+    r->tag = tag;
+    ray_freelist_init(&r->slots, max_objects); /* slot 0: a zeroed ref is invalid */
+    store_alloc_init(&r->alloc, (store_block *)((char *)base + descs_offset(max_objects)),
+                     desc_cap(max_objects), arena_size);
+}
+
+int store_attach(store *s, void *base, const void *objs_ro, int arena_fd, uint64_t arena_size)
+{
+    memset(s, 0, sizeof(*s));
+    store_region *r = base;
+    if (r->magic != STORE_MAGIC || r->arena_size != arena_size)
+        return ray_err(RAY_EPROTO, "object store header does not match (magic %llx)",
+                       (unsigned long long)r->magic);
+    s->r = r;
+    s->max_objects = r->max_objects;
+    s->objs = (store_obj *)((char *)base + store_objs_offset());
+    s->objs_ro = objs_ro;
+    s->descs = (store_block *)((char *)base + descs_offset(r->max_objects));
+    s->arena_size = arena_size;
+    s->arena_fd = arena_fd;
+    if (arena_size) {
+        s->arena = ray_map(arena_fd, arena_size, PROT_READ | PROT_WRITE);
+        s->arena_ro = ray_map(arena_fd, arena_size, PROT_READ);
+        if (!s->arena || !s->arena_ro) {
+            store_detach(s);
+            return RAY_ESYS;
+        }
+    }
+    return 0;
+}
+
+void store_detach(store *s)
+{
+    ray_unmap(s->arena, s->arena_size);
+    ray_unmap((void *)s->arena_ro, s->arena_size);
+    s->arena = NULL;
+    s->arena_ro = NULL;
+}
+
+uint16_t store_tag(const store *s) { return s->r->tag; }
+
+store_obj *store_obj_lookup(const store *s, ray_id id)
+{
+    char buf[64];
+    if (id.kind != RAY_ID_OBJECT || id.tag != s->r->tag) {
+        ray_id_format(id, buf, sizeof(buf));
+        ray_err(RAY_EINVAL, "ref %s is not an object ref of this job", buf);
+        return NULL;
+    }
+    if (id.slot == 0 || id.slot >= ray_freelist_high_water(&s->r->slots)) {
+        ray_id_format(id, buf, sizeof(buf));
+        ray_err(RAY_EINVAL, "unknown ref %s", buf);
+        return NULL;
+    }
+    store_obj *o = &s->objs[id.slot];
+    uint32_t st = atomic_load_explicit(&o->state, memory_order_acquire);
+    if (o->gen != id.gen || STORE_STATE(st) == STORE_FREE) {
+        ray_id_format(id, buf, sizeof(buf));
+        ray_err(RAY_EINVAL, "ref %s was released (its object is freed)", buf);
+        return NULL;
+    }
+    return o;
+}
+
+static uint32_t slot_pop(store *s)
+{
+    return ray_freelist_pop(&s->r->slots, s->objs, sizeof(store_obj),
+                            offsetof(store_obj, next_free));
+}
+
+int store_obj_new(store *s, uint32_t state, int32_t refs, uint32_t *slot_out)
+{
+    uint32_t slot = slot_pop(s);
+    if (!slot)
+        return ray_err(RAY_ETOOBIG, "object table full: %u live objects (raise "
+                                    "RAY_MPI_MAX_OBJECTS)", s->max_objects - 1);
+    store_obj *o = &s->objs[slot];
+    uint32_t gen = o->gen + 1;
+    o->gen = gen ? gen : 1;
+    o->size = 0;
+    o->block = 0;
+    o->err = 0;
+    o->task = 0;
+    o->flags = 0;
+    o->creator = s->client;
+    o->u.offset = 0;
+    atomic_store_explicit(&o->refs, refs, memory_order_relaxed);
+    atomic_store_explicit(&o->state, state, memory_order_release);
+    atomic_fetch_add_explicit(&s->r->objects_live, 1, memory_order_relaxed);
+    *slot_out = slot;
+    return 0;
+}
+
+/* Allocates size bytes for entry o and records the block in it while the
+ * lock is held: if this process dies at any point, the entry either names
+ * the block or the allocator never gave it out, so a rebuild is exact. */
+static int arena_alloc(store *s, store_obj *o, uint64_t size)
+{
+    store_region *r = s->r;
+    uint64_t off = 0;
+    ray_shlock_lock(&r->lock, (uint32_t)ray_gettid());
+    uint32_t block = store_alloc_get(&r->alloc, s->descs, size, &off);
+    if (block) {
+        o->u.offset = off;
+        o->size = size;
+        o->block = block;
+    }
+    uint64_t used = r->alloc.used_bytes;
+    uint64_t largest = block ? 0 : store_alloc_largest_free(&r->alloc, s->descs);
+    ray_shlock_unlock(&r->lock);
+    if (!block)
+        return ray_err(RAY_ENOMEM,
+                       "object store full: asked for %llu bytes, %llu of %llu bytes free "
+                       "(largest free block %llu bytes); release objects or raise "
+                       "RAY_MPI_OBJECT_STORE_MEMORY",
+                       (unsigned long long)size, (unsigned long long)(s->arena_size - used),
+                       (unsigned long long)s->arena_size, (unsigned long long)largest);
+    return 0;
+}
+
+int store_obj_alloc(store *s, uint32_t slot, uint64_t size, void **data)
+{
+    store_obj *o = &s->objs[slot];
+    if (size <= STORE_INLINE_MAX) {
+        o->size = size;
+        *data = o->u.inl;
+        return 0;
+    }
+    int rc = arena_alloc(s, o, size);
+    if (rc)
+        return rc;
+    *data = s->arena + o->u.offset;
+    if (size >= POPULATE_MIN)
+        madvise(s->arena + (o->u.offset & ~(uint64_t)(PAGE - 1)),
+                size + (o->u.offset & (PAGE - 1)), MADV_POPULATE_WRITE);
+    return 0;
+}
+
+static int set_ready(store_obj *o, uint32_t state)
+{
+    uint32_t old = atomic_load_explicit(&o->state, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&o->state, &old,
+                                                  state | (old & STORE_WATCHED),
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed))
+        ;
+    return !!(old & STORE_WATCHED);
+}
+
+int store_obj_seal(store *s, uint32_t slot) { return set_ready(&s->objs[slot], STORE_SEALED); }
+
+int store_obj_fail(store *s, uint32_t slot, int code, const char *msg, size_t len)
+{
+    store_obj *o = &s->objs[slot];
+    void *data;
+    if (store_obj_alloc(s, slot, len, &data) == 0) {
+        memcpy(data, msg, len);
+    } else {
+        /* No room for the message: keep what fits in the entry. */
+        static const char lost[] = "(error message lost: object store full)";
+        o->size = RAY_MIN(sizeof(lost) - 1, (size_t)STORE_INLINE_MAX);
+        memcpy(o->u.inl, lost, o->size);
+    }
+    o->err = code;
+    return set_ready(o, STORE_ERROR);
+}
+
+int store_obj_copy_error(store *s, uint32_t dst, uint32_t src)
+{
+    store_obj *so = &s->objs[src];
+    return store_obj_fail(s, dst, so->err, store_obj_view(s, src), so->size);
+}
+
+void store_obj_reset(store *s, uint32_t slot)
+{
+    store_obj *o = &s->objs[slot];
+    uint32_t block = o->block;
+    if (block) {
+        store_region *r = s->r;
+        ray_shlock_lock(&r->lock, (uint32_t)ray_gettid());
+        int rc = store_alloc_put(&r->alloc, s->descs, block);
+        o->block = 0;
+        ray_shlock_unlock(&r->lock);
+        if (rc)
+            ray_error("store", "object %u names arena block %u that is not allocated "
+                               "(store corrupted?)", slot, block);
+    }
+    o->size = 0;
+}
+
+void store_obj_free(store *s, uint32_t slot)
+{
+    store_obj *o = &s->objs[slot];
+    store_obj_reset(s, slot);
+    atomic_store_explicit(&o->state, STORE_FREE, memory_order_release);
+    atomic_fetch_sub_explicit(&s->r->objects_live, 1, memory_order_relaxed);
+    ray_freelist_push(&s->r->slots, s->objs, sizeof(store_obj), offsetof(store_obj, next_free),
+                      slot);
+}
+
+int store_obj_watch(store *s, uint32_t slot)
+{
+    uint32_t old = atomic_fetch_or(&s->objs[slot].state, STORE_WATCHED);
+    return STORE_IS_READY(old);
+}
+
+void store_prefault(store *s, const _Atomic int *stop)
+{
+    const uint64_t chunk = 64ull << 20;
+    for (uint64_t off = 0; off < s->arena_size && !atomic_load(stop); off += chunk) {
+        uint64_t len = RAY_MIN(chunk, s->arena_size - off);
+        if (fallocate(s->arena_fd, 0, (off_t)off, (off_t)len) < 0) {
+            ray_warn("store", "cannot fault in the object store (%s); puts into fresh "
+                              "memory will be slower", strerror(errno));
+            return;
+        }
+    }
+    ray_debug("store", "object store of %llu bytes faulted in",
+              (unsigned long long)s->arena_size);
+}
+
+typedef struct live_block {
+    uint64_t off, size;
+    uint32_t slot;
+} live_block;
+
+static int by_offset(const void *a, const void *b)
+{
+    const live_block *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+int store_repair(store *s)
+{
+    store_region *r = s->r;
+    uint32_t tid = ray_shlock_dead_owner(&r->lock);
+    if (!tid)
+        return 0;
+    /* The dead process may have left the allocator half-updated.  Its state
+     * is a function of the live blocks, which the object table names. */
+    uint32_t n = ray_freelist_high_water(&r->slots), k = 0;
+    live_block *v = calloc(n ? n : 1, sizeof(*v));
+    uint64_t *offs = calloc(n ? n : 1, sizeof(uint64_t)), *sizes = calloc(n ? n : 1, 8);
+    uint32_t *ids = calloc(n ? n : 1, sizeof(uint32_t));
+    int rc = RAY_ENOMEM;
+    if (v && offs && sizes && ids) {
+        for (uint32_t i = 1; i < n; i++) {
+            store_obj *o = &s->objs[i];
+            if (STORE_STATE(atomic_load(&o->state)) != STORE_FREE && o->block)
+                v[k++] = (live_block){o->u.offset, o->size, i};
+        }
+        qsort(v, k, sizeof(*v), by_offset);
+        for (uint32_t i = 0; i < k; i++) {
+            offs[i] = v[i].off;
+            sizes[i] = v[i].size;
+        }
+        rc = store_alloc_rebuild(&r->alloc, s->descs, desc_cap(r->max_objects),
+                                 r->arena_size, offs, sizes, ids, k);
+        for (uint32_t i = 0; rc == 0 && i < k; i++)
+            s->objs[v[i].slot].block = ids[i];
+    }
+    free(v);
+    free(offs);
+    free(sizes);
+    free(ids);
+    if (rc)
+        ray_error("store", "could not rebuild the allocator after process %u died "
+                           "holding its lock (%s)", tid, ray_strerror(rc));
+    else
+        ray_warn("store", "process %u died holding the store lock; allocator rebuilt "
+                          "from %u live objects", tid, k);
+    ray_shlock_break(&r->lock, tid);
+    return 1;
+}
+
+void store_get_stats(store *s, store_stats *out)
+{
+    store_region *r = s->r;
+    ray_shlock_lock(&r->lock, (uint32_t)ray_gettid());
+    out->used_bytes = r->alloc.used_bytes;
+    out->largest_free_bytes = store_alloc_largest_free(&r->alloc, s->descs);
+    ray_shlock_unlock(&r->lock);
+    out->capacity_bytes = s->arena_size;
+    out->objects_live = atomic_load(&r->objects_live);
+    out->table_high_water = ray_freelist_high_water(&r->slots);
+    out->max_objects = r->max_objects;
+}

@@ -1,0 +1,184 @@
+/*
+ * store.h - the whole interface of src/store: the node's object store.
+ *
+ * An object is an entry in a table in the control region (shared memory,
+ * mapped by every process of the node) plus its bytes: up to
+ * STORE_INLINE_MAX bytes live in the entry itself, larger objects in the
+ * arena, one memfd per node that will be registered once for RDMA.  The
+ * arena holds only user bytes; its allocator (TLSF, O(1)) keeps its block
+ * descriptors out of band in the control region, so an object written past
+ * its end cannot corrupt the allocator.
+ *
+ * Any process of the node may create, seal, reference and release objects:
+ * the entry state and reference count are atomics, the allocator is under
+ * one shared lock whose owner the node service can break (and repair the
+ * allocator from the table) when a worker dies holding it.
+ */
+#ifndef RAY_STORE_H
+#define RAY_STORE_H
+
+#include "common/common.h"
+
+#define STORE_INLINE_MAX 24
+#define STORE_ALIGN 64
+
+enum store_state {
+    STORE_FREE = 0,
+    STORE_PENDING = 1, /* output of a task not yet run */
+    STORE_CREATED = 2, /* ray_create'd, being written */
+    STORE_SEALED = 3,
+    STORE_ERROR = 4,   /* bytes are the error message, err the code */
+};
+#define STORE_STATE_MASK 0xffu
+#define STORE_WATCHED 0x100u /* the node service wants to hear when it is ready */
+#define STORE_STATE(s) ((s)&STORE_STATE_MASK)
+#define STORE_IS_READY(s) (STORE_STATE(s) >= STORE_SEALED)
+
+typedef struct store_obj {
+    _Atomic uint32_t state; /* store_state | STORE_WATCHED */
+    uint32_t gen;           /* generation, in the object's id */
+    _Atomic int32_t refs;   /* holders: processes, pending tasks, producer */
+    uint32_t next_free;     /* free-stack link */
+    uint64_t size;          /* bytes */
+    uint32_t task;          /* producing task slot, while PENDING */
+    int32_t err;            /* RAY_E* code, when ERROR */
+    uint32_t block;         /* allocator descriptor, 0 for inline bytes */
+    uint16_t creator;       /* client slot that made it (CREATED) */
+    uint16_t flags;
+    union {
+        uint64_t offset;    /* arena offset of the bytes */
+        uint8_t inl[STORE_INLINE_MAX];
+    } u;
+} store_obj;
+_Static_assert(sizeof(store_obj) == 64, "store_obj is one cache line");
+
+/* ---- allocator (alloc.c): out-of-band TLSF over [0, arena_size) */
+
+#define STORE_SL_LOG2 5
+#define STORE_SL_COUNT (1u << STORE_SL_LOG2)
+#define STORE_FL_COUNT 54
+
+typedef struct store_block {
+    uint64_t off;
+    uint64_t size;       /* multiple of STORE_ALIGN; bit 0 set when free */
+    uint32_t prev_phys, next_phys;
+    uint32_t prev_free, next_free;
+} store_block;
+
+typedef struct store_alloc {
+    uint64_t arena_size;
+    uint64_t used_bytes;
+    uint64_t fl_bitmap;
+    uint32_t sl_bitmap[STORE_FL_COUNT];
+    uint32_t heads[STORE_FL_COUNT][STORE_SL_COUNT];
+    uint32_t desc_cap, desc_bump, desc_free, blocks_used;
+} store_alloc;
+
+void store_alloc_init(store_alloc *a, store_block *descs, uint32_t desc_cap,
+                      uint64_t arena_size);
+/* Returns a descriptor id (> 0) and the block offset, or 0 when no block fits. */
+uint32_t store_alloc_get(store_alloc *a, store_block *descs, uint64_t size, uint64_t *off);
+/* Returns 0, or RAY_EINVAL if id is not an allocated block (a bad id is
+ * reported, never followed). */
+int store_alloc_put(store_alloc *a, store_block *descs, uint32_t id);
+uint64_t store_alloc_largest_free(const store_alloc *a, const store_block *descs);
+/* Rebuilds all allocator state from the list of live blocks (off, size),
+ * sorted by offset; writes each block's new descriptor id into ids[]. */
+int store_alloc_rebuild(store_alloc *a, store_block *descs, uint32_t desc_cap,
+                        uint64_t arena_size, const uint64_t *offs, const uint64_t *sizes,
+                        uint32_t *ids, size_t n);
+/* Walks every block and checks links, sizes and bitmaps (tests, debug). */
+int store_alloc_check(const store_alloc *a, const store_block *descs);
+
+/* ---- the store (store.c) */
+
+typedef struct store_region store_region; /* shared header, in the control region */
+
+typedef struct store {
+    store_region *r;
+    store_obj *objs;            /* read-write */
+    const store_obj *objs_ro;   /* the same table mapped read-only: inline views */
+    store_block *descs;
+    uint8_t *arena;             /* read-write mapping */
+    const uint8_t *arena_ro;    /* read-only mapping: views */
+    uint64_t arena_size;
+    uint32_t max_objects;
+    uint16_t client;            /* this process's client slot */
+    int arena_fd;
+} store;
+
+/* Bytes of control region the store needs, and the offset of the object
+ * table inside it (page aligned, so it can be mapped read-only alone). */
+uint64_t store_region_size(uint32_t max_objects);
+uint64_t store_objs_offset(void);
+void store_region_init(void *base, uint32_t max_objects, uint64_t arena_size, uint16_t tag);
+/* Attaches to a region: base is the store's part of the control region (rw),
+ * objs_ro a read-only mapping of its object table. */
+int store_attach(store *s, void *base, const void *objs_ro, int arena_fd, uint64_t arena_size);
+void store_detach(store *s);
+uint16_t store_tag(const store *s);
+
+static inline store_obj *store_obj_at(const store *s, uint32_t slot) { return &s->objs[slot]; }
+
+/* The entry for an id of this node, or NULL (with the error set) if the id is
+ * malformed, of another job, freed or reused. */
+store_obj *store_obj_lookup(const store *s, ray_id id);
+
+/* Takes a free entry: state, refs and creator set, size 0.  RAY_ETOOBIG when
+ * the table is full. */
+int store_obj_new(store *s, uint32_t state, int32_t refs, uint32_t *slot);
+/* Gives an entry `size` bytes (inline or arena) and returns where to write
+ * them.  RAY_ENOMEM with how much was asked and is free. */
+int store_obj_alloc(store *s, uint32_t slot, uint64_t size, void **data);
+/* Frees the bytes an unsealed entry was given (a failed or retried task). */
+void store_obj_reset(store *s, uint32_t slot);
+/* PENDING or CREATED -> SEALED.  Returns 1 if the node service watches it. */
+int store_obj_seal(store *s, uint32_t slot);
+/* -> ERROR with code and message.  Returns 1 if watched. */
+int store_obj_fail(store *s, uint32_t slot, int code, const char *msg, size_t len);
+/* Copies src's error (code and message) into dst.  Returns 1 if dst is watched. */
+int store_obj_copy_error(store *s, uint32_t dst, uint32_t src);
+static inline void store_obj_ref(store *s, uint32_t slot)
+{
+    atomic_fetch_add_explicit(&s->objs[slot].refs, 1, memory_order_relaxed);
+}
+void store_obj_free(store *s, uint32_t slot);
+static inline void store_obj_unref(store *s, uint32_t slot)
+{
+    if (atomic_fetch_sub_explicit(&s->objs[slot].refs, 1, memory_order_acq_rel) == 1)
+        store_obj_free(s, slot);
+}
+/* Sets WATCHED; returns 1 if the object is already ready (no notice will come). */
+int store_obj_watch(store *s, uint32_t slot);
+
+static inline const void *store_obj_view(const store *s, uint32_t slot)
+{
+    const store_obj *o = &s->objs[slot];
+    return o->block ? (const void *)(s->arena_ro + o->u.offset) : (const void *)s->objs_ro[slot].u.inl;
+}
+static inline void *store_obj_data(const store *s, uint32_t slot)
+{
+    store_obj *o = &s->objs[slot];
+    return o->block ? (void *)(s->arena + o->u.offset) : (void *)o->u.inl;
+}
+static inline ray_id store_obj_id(const store *s, uint32_t slot, uint32_t node)
+{
+    ray_id id = {node, slot, s->objs[slot].gen, store_tag(s), RAY_ID_OBJECT, 0};
+    return id;
+}
+
+/* Faults the arena in (fallocate), from a background thread of the node
+ * service; returns early when *stop becomes non-zero. */
+void store_prefault(store *s, const _Atomic int *stop);
+/* Called by the node service after reaping a process: if a dead thread
+ * holds the allocator lock, rebuild the allocator from the object table and
+ * free the lock.  Returns 1 if a repair was done. */
+int store_repair(store *s);
+
+typedef struct store_stats {
+    uint64_t capacity_bytes, used_bytes, largest_free_bytes, objects_live;
+    uint32_t table_high_water, max_objects;
+} store_stats;
+void store_get_stats(store *s, store_stats *out);
+
+#endif /* RAY_STORE_H */
