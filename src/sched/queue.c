@@ -1,0 +1,175 @@
+/*
+ * queue.c - FIFO queues of task slots in shared memory (the ready queue,
+ * workers' mailboxes, actors' call queues), CPU tokens, and the doorbell
+ * of the node service.
+ *
+ * A queue is a singly linked list through sched_task.qnext under a shared
+ * lock.  The lock records its holder, so when a process dies inside a
+ * critical section the node service re-links the list from its head
+ * (sched_queue_repair).  A consumer records the tasks it takes in its own
+ * slot before unlinking them, so tasks taken by a process that then dies
+ * are found again.
+ */
+#include "sched.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+void sched_queue_init(sched_queue *q) { memset(q, 0, sizeof(*q)); }
+
+static inline uint32_t my_tid(void) { return (uint32_t)ray_gettid(); }
+
+int sched_queue_push(sched *s, sched_queue *q, uint32_t t)
+{
+    s->tasks[t].qnext = 0;
+    ray_shlock_lock(&q->lock, my_tid());
+    if (atomic_load_explicit(&q->closed, memory_order_relaxed)) {
+        ray_shlock_unlock(&q->lock);
+        return RAY_EACTOR;
+    }
+    if (q->tail)
+        s->tasks[q->tail].qnext = t;
+    else
+        q->head = t;
+    q->tail = t;
+    atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + 1,
+                          memory_order_release);
+    ray_shlock_unlock(&q->lock);
+    return 0;
+}
+
+void sched_queue_push_front(sched *s, sched_queue *q, const uint32_t *ts, uint32_t n)
+{
+    if (!n)
+        return;
+    for (uint32_t i = 0; i + 1 < n; i++)
+        s->tasks[ts[i]].qnext = ts[i + 1];
+    ray_shlock_lock(&q->lock, my_tid());
+    s->tasks[ts[n - 1]].qnext = q->head;
+    if (!q->head)
+        q->tail = ts[n - 1];
+    q->head = ts[0];
+    atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
+                          memory_order_release);
+    ray_shlock_unlock(&q->lock);
+}
+
+uint32_t sched_queue_pop(sched *s, sched_queue *q, uint32_t *out, uint32_t *count,
+                         uint32_t max)
+{
+    if (!atomic_load_explicit(&q->len, memory_order_acquire))
+        return 0;
+    ray_shlock_lock(&q->lock, my_tid());
+    uint32_t n = 0, t = q->head;
+    while (t && n < max) {
+        out[n++] = t;
+        t = s->tasks[t].qnext;
+    }
+    *(volatile uint32_t *)count = n; /* recorded before the tasks leave the queue */
+    atomic_signal_fence(memory_order_seq_cst);
+    q->head = t;
+    if (!t)
+        q->tail = 0;
+    atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) - n,
+                          memory_order_release);
+    ray_shlock_unlock(&q->lock);
+    return n;
+}
+
+uint32_t sched_queue_close(sched *s, sched_queue *q, uint32_t **out)
+{
+    ray_shlock_lock(&q->lock, my_tid());
+    atomic_store(&q->closed, 1);
+    uint32_t n = atomic_load(&q->len), k = 0;
+    uint32_t *v = n ? malloc(n * sizeof(*v)) : NULL;
+    for (uint32_t t = q->head; t && v && k < n; t = s->tasks[t].qnext)
+        v[k++] = t;
+    q->head = q->tail = 0;
+    atomic_store(&q->len, 0);
+    ray_shlock_unlock(&q->lock);
+    ray_evc_signal(&q->evc, 1 << 30);
+    *out = v;
+    return k;
+}
+
+void sched_queue_repair(sched *s, sched_queue *q)
+{
+    uint32_t tid = ray_shlock_dead_owner(&q->lock);
+    if (!tid)
+        return;
+    /* Walk from the head: every push links the new task before moving the
+     * tail, every pop records its tasks before moving the head, so the list
+     * from head is what the queue holds. */
+    uint32_t n = 0, last = 0;
+    for (uint32_t t = q->head; t && n < s->r->max_tasks; t = s->tasks[t].qnext) {
+        last = t;
+        n++;
+    }
+    q->tail = last;
+    atomic_store(&q->len, n);
+    ray_warn("sched", "process %u died holding a queue lock; queue re-linked (%u tasks)",
+             tid, n);
+    ray_shlock_break(&q->lock, tid);
+}
+
+int sched_queue_contains(sched *s, sched_queue *q, uint32_t task)
+{
+    int found = 0;
+    ray_shlock_lock(&q->lock, my_tid());
+    uint32_t n = 0;
+    for (uint32_t t = q->head; t && n < s->r->max_tasks && !found; t = s->tasks[t].qnext, n++)
+        found = t == task;
+    ray_shlock_unlock(&q->lock);
+    return found;
+}
+
+int sched_cpu_try(sched *s, int32_t milli)
+{
+    int32_t v = atomic_load_explicit(&s->r->cpu_avail, memory_order_relaxed);
+    while (v >= milli)
+        if (atomic_compare_exchange_weak_explicit(&s->r->cpu_avail, &v, v - milli,
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return 1;
+    return 0;
+}
+
+void sched_cpu_put(sched *s, int32_t milli)
+{
+    if (!milli)
+        return;
+    atomic_fetch_add_explicit(&s->r->cpu_avail, milli, memory_order_acq_rel);
+    ray_evc_signal(&s->r->cpu_evc, 1);
+    if (atomic_load_explicit(&s->r->cpu_wanted, memory_order_relaxed))
+        sched_wake_service(s);
+}
+
+void sched_wake_service(sched *s)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->r->svc_sleeping, memory_order_relaxed) &&
+        atomic_exchange(&s->r->svc_sleeping, 0)) {
+        uint64_t one = 1;
+        ssize_t rc = write(s->svc_efd, &one, sizeof(one));
+        (void)rc;
+    }
+}
+
+void sched_ready_push(sched *s, uint32_t t)
+{
+    sched_region *r = s->r;
+    sched_queue_push(s, &r->ready, t);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&r->spinners, memory_order_relaxed))
+        return; /* a spinning worker takes it, and wakes another if more wait */
+    if (atomic_load_explicit(&r->ready.evc.sleepers, memory_order_relaxed)) {
+        ray_evc_signal(&r->ready.evc, 1);
+        return;
+    }
+    /* Nobody idle.  If CPU is free (a worker blocked, died or is starting),
+     * the service may have to start one. */
+    if (atomic_load_explicit(&r->cpu_avail, memory_order_relaxed) >= 1000 &&
+        !atomic_load_explicit(&r->spawn_hint, memory_order_relaxed) &&
+        !atomic_exchange(&r->spawn_hint, 1))
+        sched_wake_service(s);
+}

@@ -1,0 +1,379 @@
+/*
+ * sched.h - the whole interface of src/sched: the local scheduler.
+ *
+ * Shared half (task.c, queue.c), used by every process of the node through
+ * the control region:
+ *   - task slots: a task's spec (function, arguments inline or by ref,
+ *     outputs, resources) written once by its submitter;
+ *   - the ready queue of default-class tasks (1 CPU, no GPU, no custom
+ *     resource, arguments ready), an intrusive FIFO through task slots
+ *     under a shared lock, from which pool workers take tasks directly;
+ *   - CPU tokens (milli-CPUs) that pool workers, dedicated workers and
+ *     actors hold while they run and lend while they block;
+ *   - one slot per process (driver or worker): state, the task it runs,
+ *     the batch it took, and its two message rings with the node service;
+ *   - actor slots, each with the FIFO of its method calls.
+ * A ready task thus goes from its submitter to a worker with no node
+ * service on the way; the service (service.c) takes the rest: tasks whose
+ * arguments are not ready, tasks of other shapes, sleeping waiters, the
+ * worker pool, deaths and retries, actors' lives.
+ */
+#ifndef RAY_SCHED_H
+#define RAY_SCHED_H
+
+#include "common/common.h"
+#include "store/store.h"
+
+#define SCHED_BATCH_MAX 32
+#define SCHED_MAX_RETURNS 64
+#define SCHED_MAX_ARGS 4096
+#define SCHED_TASK_SIZE 256
+#define SCHED_C2S_RING (256u << 10)
+#define SCHED_S2C_RING (64u << 10)
+#define SCHED_NAME_MAX 32
+#define SCHED_ACTOR_NAME_MAX 128
+
+/* ------------------------------------------------------------- task slots */
+
+enum sched_task_state {
+    TASK_FREE = 0,
+    TASK_WAITING = 1,   /* held by the node service (arguments, resources) */
+    TASK_QUEUED = 2,    /* in the ready queue, a mailbox or an actor's queue */
+    TASK_RUNNING = 3,   /* claimed by the worker in bits 16-31 */
+    TASK_CANCELLED = 4, /* outputs failed with RAY_ECANCELLED; slot freed by whoever dequeues it */
+};
+#define TASK_STATE(s) ((s)&0xffu)
+#define TASK_F_CANCEL 0x100u /* ray_cancel(force=0) of a running task */
+#define TASK_F_FORCE 0x200u  /* ray_cancel(force=1): its worker is being killed */
+#define TASK_WORKER(s) ((s) >> 16)
+#define TASK_MAKE(st, worker) ((uint32_t)(st) | ((uint32_t)(worker) << 16))
+
+enum sched_task_kind { TASK_NORMAL = 0, TASK_ACTOR_CREATE = 1, TASK_ACTOR_CALL = 2 };
+enum { SCHED_ARG_VAL = 1, SCHED_ARG_REF = 2 };
+
+typedef struct sched_task {
+    _Atomic uint32_t state;
+    uint32_t gen;
+    uint32_t next_free;
+    uint32_t qnext;         /* queue link (task slot), 0 = end */
+    uint64_t fn;            /* ray_hash64 of the function, "cls" or "cls.method" */
+    uint32_t actor;         /* actor slot for calls and creation */
+    uint16_t kind;
+    uint16_t nargs;
+    uint16_t nret;
+    int16_t retries_left;
+    uint16_t submitter;     /* client slot */
+    uint16_t res_len;       /* bytes of the custom-resource string at the body's end */
+    uint32_t body_len;
+    uint32_t body_obj;      /* object holding the body when it does not fit here */
+    uint32_t cpu_milli;
+    uint32_t gpu_milli;
+    uint32_t attempt;       /* 0 for the first run */
+    uint32_t pad;
+    char name[SCHED_NAME_MAX]; /* opts.name or the function name, for logs */
+    uint8_t body[SCHED_TASK_SIZE - 96];
+} sched_task;
+_Static_assert(sizeof(sched_task) == SCHED_TASK_SIZE, "task slot size");
+#define SCHED_BODY_INLINE (sizeof(((sched_task *)0)->body))
+
+/* Body layout: nret outputs {u32 slot, u32 gen}, then nargs records
+ * {u32 kind, u32 len} followed by len bytes (values, padded to 8) or a
+ * ray_id (refs), then res_len bytes of "name:amount,...". */
+typedef struct sched_out { uint32_t slot, gen; } sched_out;
+typedef struct sched_argrec { uint32_t kind, len; } sched_argrec;
+
+/* ------------------------------------------------------------- queues */
+
+typedef struct sched_queue {
+    ray_shlock lock;
+    uint32_t head, tail;     /* task slots */
+    _Atomic uint32_t len;
+    _Atomic uint32_t closed; /* actor queues: no more pushes (actor dead) */
+    ray_evc evc;             /* consumers sleep here */
+    uint32_t pad[2];
+} sched_queue;
+
+/* ------------------------------------------------------------- processes */
+
+enum sched_client_kind { CLIENT_DRIVER = 1, CLIENT_POOL = 2, CLIENT_DEDICATED = 3, CLIENT_ACTOR = 4 };
+enum sched_client_state {
+    CLIENT_FREE = 0,
+    CLIENT_STARTING = 1, /* spawned, not yet connected */
+    CLIENT_IDLE = 2,
+    CLIENT_RUNNING = 3,
+    CLIENT_BLOCKED = 4,  /* in ray_get/ray_wait, its CPU lent */
+    CLIENT_EXITING = 5,
+    CLIENT_DEAD = 6,
+};
+enum { CLIENT_CMD_NONE = 0, CLIENT_CMD_EXIT = 1 };
+
+typedef struct sched_client {
+    _Atomic uint32_t doorbell;   /* futex: the node service wakes this process */
+    _Atomic uint32_t state;
+    _Atomic uint32_t cmd;        /* CLIENT_CMD_* from the node service */
+    uint32_t kind;
+    int32_t pid;
+    uint32_t gen;                /* bumped each time the slot is reused */
+    _Atomic uint32_t current;    /* task slot it runs, 0 = none */
+    _Atomic int32_t cpu_held;    /* milli-CPUs it holds */
+    uint32_t batch_n;            /* tasks taken from the ready queue, not yet run */
+    uint32_t batch[SCHED_BATCH_MAX];
+    uint32_t actor;              /* actor slot (CLIENT_ACTOR) */
+    uint32_t ngpus;              /* GPUs the service gave its current task */
+    uint16_t gpu_ids[16];
+    _Atomic uint64_t last_active_ns;
+    sched_queue mailbox;         /* tasks the node service gives this process */
+    char pad[RAY_CACHELINE];
+    ray_ring_hdr c2s;            /* to the node service */
+    ray_ring_hdr s2c;            /* from the node service */
+} sched_client;
+
+/* ------------------------------------------------------------- actors */
+
+enum sched_actor_state {
+    ACTOR_FREE = 0,
+    ACTOR_PENDING = 1,    /* created, waiting for arguments, resources or its process */
+    ACTOR_ALIVE = 2,
+    ACTOR_RESTARTING = 3,
+    ACTOR_DEAD = 4,
+};
+
+typedef struct sched_actor {
+    _Atomic uint32_t state;
+    uint32_t gen;
+    uint64_t cls;            /* ray_hash64 of the class name */
+    sched_queue calls;       /* method calls in submission order; closed when dead */
+    uint32_t worker;         /* client slot of its process */
+    uint32_t create_task;    /* creation spec, kept for restarts */
+    int32_t restarts_left;
+    int32_t err_code;        /* why it died */
+    uint32_t err_obj;        /* message object (held) */
+    uint32_t cpu_milli, gpu_milli;
+    _Atomic uint32_t fini_done;
+    uint32_t next_free;
+    char name[SCHED_ACTOR_NAME_MAX];
+} sched_actor;
+
+/* ------------------------------------------------------------- the region */
+
+typedef struct sched_region {
+    uint64_t magic;
+    uint32_t max_tasks, max_clients, max_actors, node;
+    uint32_t num_nodes;
+    uint16_t tag;
+    uint16_t pad0;
+    double total_cpus, total_gpus;   /* this node's, for feasibility checks */
+    double max_node_cpus, max_node_gpus; /* the largest node's */
+    ray_freelist task_slots;
+    ray_freelist actor_slots;
+    _Atomic uint32_t svc_sleeping;   /* the node service sleeps: write its eventfd */
+    _Atomic uint64_t tasks_live;
+    char pad1[RAY_CACHELINE];
+    sched_queue ready;
+    char pad2[RAY_CACHELINE];
+    _Atomic int32_t cpu_avail;       /* milli-CPUs not held (negative: lent twice) */
+    _Atomic uint32_t cpu_wanted;     /* the service waits for CPU: pool yields */
+    ray_evc cpu_evc;                 /* workers waiting for a token */
+    _Atomic uint32_t spinners;       /* pool workers spinning on the ready queue */
+    _Atomic uint32_t spawn_hint;     /* a ready task found no idle worker */
+    _Atomic uint32_t workers_alive;
+    _Atomic uint32_t actors_alive;
+    _Atomic uint32_t fatal;          /* the node cannot run tasks: fatal_msg says why */
+    char fatal_msg[400];
+    char pad3[RAY_CACHELINE];
+} sched_region;
+
+/* The control region: one memfd mapped by every process of the node. */
+typedef struct sched_layout {
+    uint64_t magic, total;
+    uint64_t store_off, store_size;
+    uint64_t sched_off, tasks_off, clients_off, client_size, actors_off;
+    uint32_t max_objects, max_tasks, max_clients, max_actors;
+    uint64_t arena_size;
+} sched_layout;
+
+typedef struct sched {
+    store st;
+    sched_region *r;
+    sched_task *tasks;
+    char *clients;          /* max_clients slots of client_size bytes */
+    sched_actor *actors;
+    uint64_t client_size;
+    void *ctl;              /* mapping of the control region */
+    uint64_t ctl_size;
+    void *objs_ro;          /* read-only mapping of the object table */
+    uint64_t objs_ro_size;
+    int svc_efd;            /* eventfd that wakes the node service */
+} sched;
+
+void sched_layout_compute(sched_layout *l, uint32_t max_objects, uint32_t max_tasks,
+                          uint32_t max_clients, uint32_t max_actors, uint64_t arena_size);
+/* Node service: formats a fresh control region. */
+void sched_region_init(void *ctl, const sched_layout *l, uint32_t node, uint32_t num_nodes,
+                       uint16_t tag, double cpus, double gpus);
+/* Maps the control region and arena (from their descriptors) and attaches. */
+int sched_attach(sched *s, int ctl_fd, uint64_t ctl_size, int arena_fd, uint64_t arena_size,
+                 int svc_efd, uint16_t client);
+void sched_detach(sched *s);
+
+static inline sched_client *sched_client_at(const sched *s, uint32_t i)
+{
+    return (sched_client *)(s->clients + (uint64_t)i * s->client_size);
+}
+/* The two rings of client i, as seen by the client (to = c2s producer) or
+ * by the service (consumer of c2s, producer of s2c). */
+void sched_client_rings(const sched *s, uint32_t i, ray_ring *c2s, ray_ring *s2c);
+static inline sched_task *sched_task_at(const sched *s, uint32_t slot) { return &s->tasks[slot]; }
+static inline sched_actor *sched_actor_at(const sched *s, uint32_t slot) { return &s->actors[slot]; }
+
+/* ---- task slots (task.c) */
+int sched_task_new(sched *s, uint32_t *slot);
+void sched_task_free(sched *s, uint32_t slot);
+/* Where the body of task t is (inline or its body object). */
+const uint8_t *sched_task_body(const sched *s, const sched_task *t);
+/* Walks a body, checking every record against body_len: args[i] get a view
+ * of each value and the id of each ref.  RAY_EPROTO on a malformed body. */
+typedef struct sched_arg_view {
+    uint32_t kind;
+    uint32_t len;
+    const void *data; /* value bytes */
+    ray_id ref;
+} sched_arg_view;
+int sched_task_decode(const sched *s, const sched_task *t, const sched_out **outs,
+                      sched_arg_view *args, const char **res);
+/* Fails every output of t with code and message (each watched output is
+ * reported through *notify, an array of nret slots; returns how many). */
+int sched_task_fail_outputs(sched *s, const sched_task *t, int code, const char *msg,
+                            uint32_t *notify);
+/* Drops the references the task holds on its ref arguments and body. */
+void sched_task_drop_args(sched *s, const sched_task *t);
+/* Drops everything a finished, failed or cancelled task holds (arguments,
+ * body, the producer's hold on its outputs) and frees its slot. */
+void sched_task_dispose(sched *s, uint32_t slot);
+
+/* ---- queues and tokens (queue.c) */
+void sched_queue_init(sched_queue *q);
+/* Pushes task slot t at the back (or the front); returns 0, or RAY_EACTOR if
+ * the queue is closed. */
+int sched_queue_push(sched *s, sched_queue *q, uint32_t t);
+void sched_queue_push_front(sched *s, sched_queue *q, const uint32_t *ts, uint32_t n);
+/* Takes up to max tasks into out[] and sets *count (both in the consumer's
+ * shared slot) before unlinking them, so the tasks of a consumer that dies
+ * mid-way are found again. */
+uint32_t sched_queue_pop(sched *s, sched_queue *q, uint32_t *out, uint32_t *count,
+                         uint32_t max);
+/* Closes q and takes every task in it (actor death). */
+uint32_t sched_queue_close(sched *s, sched_queue *q, uint32_t **out);
+/* Re-links a queue whose lock holder died (node service). */
+void sched_queue_repair(sched *s, sched_queue *q);
+int sched_queue_contains(sched *s, sched_queue *q, uint32_t t);
+
+int sched_cpu_try(sched *s, int32_t milli);
+void sched_cpu_put(sched *s, int32_t milli);
+/* Wakes the node service if it sleeps. */
+void sched_wake_service(sched *s);
+/* Pushes a ready default-class task and wakes a worker if none spins. */
+void sched_ready_push(sched *s, uint32_t t);
+
+/* ---- messages: client -> node service (c2s) and back (s2c) */
+enum sched_msg {
+    MSG_SUBMIT = 1,       /* {slot, gen}: the service takes this task */
+    MSG_NOTIFY,           /* {slot}: a watched object became ready */
+    MSG_WAIT,             /* {flags, n, {slot, gen}[n]}: wake me when one is ready */
+    MSG_UNBLOCKED,        /* {}: back from a wait that lent the CPU */
+    MSG_CANCEL,           /* {task slot, gen, force} */
+    MSG_DONE,             /* {task slot}: a dedicated worker finished a task */
+    MSG_SPAWN_HINT,       /* {}: ready tasks and free CPU but no idle worker */
+    MSG_ACTOR_CREATE,     /* {req, task slot, gen, name}: reply {req, code, actor id | msg} */
+    MSG_ACTOR_GET,        /* {req, name} */
+    MSG_ACTOR_KILL,       /* {req, actor slot, gen}: reply {req, code} */
+    MSG_ACTOR_STARTED,    /* {actor slot, code, msg}: init finished in its process */
+    MSG_ACTOR_EXIT,       /* {actor slot}: fini ran, the process exits */
+    MSG_REPLY,            /* s2c: {req, code, payload} */
+    MSG_TYPE_MAX
+};
+#define MSG_WAIT_BLOCKED 1u /* the waiter lent its CPU */
+
+typedef struct msg_task { uint32_t slot, gen; } msg_task;
+typedef struct msg_notify { uint32_t slot; uint32_t pad; } msg_notify;
+typedef struct msg_wait { uint32_t flags, n; sched_out objs[]; } msg_wait;
+typedef struct msg_cancel { uint32_t slot, gen, force, pad; } msg_cancel;
+typedef struct msg_actor_create { uint32_t req, slot, gen, name_len; char name[]; } msg_actor_create;
+typedef struct msg_reply_actor { uint32_t slot, gen; } msg_reply_actor;
+typedef struct msg_actor_get { uint32_t req, name_len; char name[]; } msg_actor_get;
+typedef struct msg_actor { uint32_t slot, gen; } msg_actor;
+typedef struct msg_actor_req { uint32_t req, slot, gen, pad; } msg_actor_req;
+typedef struct msg_actor_started { uint32_t slot, gen; int32_t code; uint32_t msg_len; char msg[]; } msg_actor_started;
+typedef struct msg_reply { uint32_t req; int32_t code; uint32_t len; uint32_t pad; uint8_t data[]; } msg_reply;
+
+/* Frames on the Unix socket: a process says hello, the node service answers
+ * with its slot and the descriptors of the control region, the arena and
+ * the service's eventfd. */
+#define SCHED_PROTO_VERSION 1
+enum { SOCK_HELLO = 1, SOCK_WELCOME = 2, SOCK_BYE = 3 };
+typedef struct sock_hello {
+    uint32_t version, kind;
+    int32_t pid;
+    uint32_t slot; /* workers: the slot the service gave at spawn */
+} sock_hello;
+typedef struct sock_welcome {
+    int32_t code;
+    uint32_t slot, kind, node, num_nodes, actor;
+    uint64_t ctl_size, arena_size;
+    char jobdir[256];
+    char msg[512];
+} sock_welcome;
+
+/* ------------------------------------------------ the node service half */
+
+typedef struct sched_service sched_service;
+
+typedef struct sched_service_opts {
+    const ray_config *cfg;
+    double cpus, gpus;         /* resolved from Slurm, hwloc and settings */
+    const char *resources;     /* custom "name:amount,..." */
+    uint32_t node, num_nodes;
+    const char *exe;           /* what workers exec */
+    char *const *argv;         /* and with which arguments */
+    uint16_t tag;
+} sched_service_opts;
+
+/* Creates the control region and arena and the private state. */
+int sched_service_create(const sched_service_opts *o, sched_service **out);
+void sched_service_destroy(sched_service *svc);
+sched *sched_service_shm(sched_service *svc);
+int sched_service_ctl_fd(const sched_service *svc);
+int sched_service_arena_fd(const sched_service *svc);
+int sched_service_efd(const sched_service *svc);
+uint64_t sched_service_ctl_size(const sched_service *svc);
+uint64_t sched_service_arena_size(const sched_service *svc);
+
+/* A process connected (its hello): returns its client slot, or a code. */
+int sched_service_client_add(sched_service *svc, uint32_t kind, int32_t pid, uint32_t slot_hint,
+                             uint32_t *slot);
+void sched_service_client_info(sched_service *svc, uint32_t slot, uint32_t *kind,
+                               uint32_t *actor);
+/* Its socket closed or it was reaped. */
+void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus);
+/* Spawns the initial pool; RAY_ESYS naming the executable if it cannot run. */
+int sched_service_start_pool(sched_service *svc);
+/* Drains every ring; returns how many messages were handled. */
+int sched_service_poll(sched_service *svc);
+/* Time-driven work (idle workers, kill escalation); returns ms until next. */
+int sched_service_tick(sched_service *svc);
+/* Reaped a child: pid and status. */
+void sched_service_child_exit(sched_service *svc, pid_t pid, int wstatus);
+/* Asks every worker and actor to finish (fini) and exit; returns 1 while
+ * some are still alive. */
+int sched_service_shutdown(sched_service *svc, int force);
+/* Spawned processes still alive (for shutdown). */
+int sched_service_children(sched_service *svc);
+/* Starts exe as a worker of client slot `slot` (or as the driver), with a
+ * socket pair to this service: *sock is the service's end. */
+int sched_spawn_process(const char *exe, char *const *argv, uint32_t slot, int *sock, pid_t *pid);
+int sched_spawn_driver(const char *exe, char *const *argv, int *sock, pid_t *pid);
+/* Called for every process the service starts, to watch its socket. */
+typedef void (*sched_spawn_cb)(void *arg, uint32_t slot, int sock_fd, pid_t pid);
+void sched_service_on_spawn(sched_service *svc, sched_spawn_cb cb, void *arg);
+
+#endif /* RAY_SCHED_H */

@@ -1,0 +1,1476 @@
+/*
+ * service.c - the node service's half of the local scheduler: everything a
+ * ready default-class task does not need.  It holds tasks whose arguments
+ * are not ready (watching the objects, woken by the sealer's notice), tasks
+ * of other shapes until their resources are free, and sleeping waiters; it
+ * keeps the worker pool the right size, notices deaths (retrying or failing
+ * what the dead process ran, repairing what it held) and runs actors' lives.
+ *
+ * It never blocks: every message is handled from the rings in one pass and
+ * processes it must wake are rung once per pass.
+ */
+#define _GNU_SOURCE
+#include "sched.h"
+
+#include "gcs/gcs.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define WAITER_TASK 1
+#define WAITER_CLIENT 2
+#define MSG_BUF (SCHED_C2S_RING / 2)
+
+typedef struct waiter {
+    uint32_t next; /* index + 1 in the pool, 0 = end */
+    uint32_t kind, id, idgen, objgen;
+} waiter;
+
+typedef struct res_entry {
+    char name[64];
+    double total, avail;
+} res_entry;
+
+typedef struct svc_client {
+    int used, connected, blocked, wake;
+    pid_t pid;
+    uint32_t kind, gen;
+    ray_ring c2s, s2c;
+    uint32_t actor;          /* CLIENT_ACTOR */
+    uint32_t task, task_gen; /* CLIENT_DEDICATED: what it runs */
+    uint64_t gpus;           /* GPU ids it holds (bitmask) */
+    char res[1024];          /* custom resources it holds */
+    uint64_t exit_ns;        /* when it was told to exit */
+} svc_client;
+
+typedef struct pend { uint32_t slot, gen; } pend;
+
+struct sched_service {
+    sched sh;
+    ray_config cfg;
+    double cpus, gpus;
+    char *exe;
+    char **argv;
+    uint32_t node, num_nodes, max_workers;
+    int ctl_fd, arena_fd, efd;
+    sched_layout l;
+    svc_client *cl;
+    uint32_t ncl;
+    ray_map64 wait_heads;   /* object slot -> first waiter */
+    ray_vec wpool;          /* waiters */
+    uint32_t wfree;
+    uint32_t *owned;        /* per task slot: its gen while the service holds it */
+    uint32_t *missing;      /* per task slot: arguments not yet ready */
+    ray_vec shaped;         /* pend: tasks waiting for resources, in order */
+    ray_vec actors_waiting; /* pend: actors waiting for resources */
+    uint64_t gpu_busy;
+    res_entry res[32];
+    int nres;
+    uint32_t pool_alive, pool_starting, pool_blocked;
+    gcs *g;
+    uint32_t *wakes;
+    uint32_t nwakes;
+    sched_spawn_cb on_spawn;
+    void *on_spawn_arg;
+    int shutting_down;
+    uint32_t start_failures;  /* workers that died before joining, in a row */
+    char msgbuf[MSG_BUF];
+};
+
+static void deps_ready(sched_service *svc, uint32_t t);
+static void try_shaped(sched_service *svc);
+static void actor_place(sched_service *svc, uint32_t a);
+static void pool_check(sched_service *svc);
+static void tell_exit(sched_service *svc, uint32_t i);
+static int spawn(sched_service *svc, uint32_t kind, uint32_t actor, uint32_t *slot);
+
+sched *sched_service_shm(sched_service *svc) { return &svc->sh; }
+int sched_service_ctl_fd(const sched_service *svc) { return svc->ctl_fd; }
+int sched_service_arena_fd(const sched_service *svc) { return svc->arena_fd; }
+int sched_service_efd(const sched_service *svc) { return svc->efd; }
+uint64_t sched_service_ctl_size(const sched_service *svc) { return svc->l.total; }
+uint64_t sched_service_arena_size(const sched_service *svc) { return svc->l.arena_size; }
+
+void sched_service_on_spawn(sched_service *svc, sched_spawn_cb cb, void *arg)
+{
+    svc->on_spawn = cb;
+    svc->on_spawn_arg = arg;
+}
+
+/* ------------------------------------------------------------ resources */
+
+static int parse_resources(const char *s, res_entry *out, int max)
+{
+    int n = 0;
+    while (s && *s && n < max) {
+        const char *colon = strchr(s, ':');
+        if (!colon || colon == s || colon - s >= 64)
+            return -1;
+        char *end;
+        double v = strtod(colon + 1, &end);
+        if (end == colon + 1 || (*end && *end != ',') || !(v >= 0))
+            return -1;
+        memset(out[n].name, 0, sizeof(out[n].name));
+        memcpy(out[n].name, s, (size_t)(colon - s));
+        out[n].total = out[n].avail = v;
+        n++;
+        s = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+static res_entry *res_find(sched_service *svc, const char *name)
+{
+    for (int i = 0; i < svc->nres; i++)
+        if (!strcmp(svc->res[i].name, name))
+            return &svc->res[i];
+    return NULL;
+}
+
+/* Checks a task's custom resources against the node: 1 fits now, 0 not
+ * now, -1 never (message in why). */
+static int res_check(sched_service *svc, const char *want, int len, char *why, size_t cap)
+{
+    res_entry w[32];
+    char buf[1024];
+    if (len <= 0)
+        return 1;
+    snprintf(buf, sizeof(buf), "%.*s", len, want);
+    int n = parse_resources(buf, w, 32);
+    if (n < 0) {
+        snprintf(why, cap, "malformed resources '%.200s'", buf);
+        return -1;
+    }
+    int now = 1;
+    for (int i = 0; i < n; i++) {
+        res_entry *r = res_find(svc, w[i].name);
+        if (!r || r->total + 1e-9 < w[i].total) {
+            snprintf(why, cap, "needs %.63s:%g; this node has %.63s:%g", w[i].name, w[i].total,
+                     w[i].name, r ? r->total : 0.0);
+            return -1;
+        }
+        if (r->avail + 1e-9 < w[i].total)
+            now = 0;
+    }
+    return now;
+}
+
+static void res_take(sched_service *svc, const char *want, int sign)
+{
+    res_entry w[32];
+    int n = parse_resources(want, w, 32);
+    for (int i = 0; i < n; i++) {
+        res_entry *r = res_find(svc, w[i].name);
+        if (r)
+            r->avail -= sign * w[i].total;
+    }
+}
+
+static int gpus_needed(uint32_t milli) { return (int)((milli + 999) / 1000); }
+
+static int gpus_free(sched_service *svc)
+{
+    int total = (int)floor(svc->gpus + 1e-9);
+    return total - __builtin_popcountll(svc->gpu_busy);
+}
+
+static uint64_t gpus_take(sched_service *svc, int n)
+{
+    uint64_t got = 0;
+    int total = RAY_MIN((int)floor(svc->gpus + 1e-9), 64);
+    for (int i = 0; i < total && n > 0; i++)
+        if (!(svc->gpu_busy & (1ull << i))) {
+            got |= 1ull << i;
+            n--;
+        }
+    svc->gpu_busy |= got;
+    return got;
+}
+
+/* Whether cpu, gpus and custom resources are free now; when only CPU is
+ * short, asks pool workers to give theirs back. */
+static int can_acquire(sched_service *svc, uint32_t cpu, uint32_t gpu, const char *res,
+                       int res_len)
+{
+    char why[256];
+    if (gpus_needed(gpu) > gpus_free(svc) || res_check(svc, res, res_len, why, sizeof(why)) != 1)
+        return 0;
+    if (atomic_load(&svc->sh.r->cpu_avail) < (int32_t)cpu) {
+        atomic_store(&svc->sh.r->cpu_wanted, 1);
+        return 0;
+    }
+    return 1;
+}
+
+/* Takes cpu, gpus and custom resources for client c, or nothing. */
+static int acquire(sched_service *svc, svc_client *c, uint32_t cpu, uint32_t gpu,
+                   const char *res, int res_len)
+{
+    char why[256];
+    int ng = gpus_needed(gpu);
+    if (ng > gpus_free(svc) || res_check(svc, res, res_len, why, sizeof(why)) != 1)
+        return 0;
+    if (!sched_cpu_try(&svc->sh, (int32_t)cpu)) {
+        atomic_store(&svc->sh.r->cpu_wanted, 1); /* pool workers give theirs back */
+        return 0;
+    }
+    c->gpus = gpus_take(svc, ng);
+    snprintf(c->res, sizeof(c->res), "%.*s", res_len > 0 ? res_len : 0, res ? res : "");
+    res_take(svc, c->res, 1);
+    sched_client *sc = sched_client_at(&svc->sh, (uint32_t)(c - svc->cl));
+    atomic_store(&sc->cpu_held, (int32_t)cpu);
+    sc->ngpus = 0;
+    for (int i = 0; i < 64 && sc->ngpus < 16; i++)
+        if (c->gpus & (1ull << i))
+            sc->gpu_ids[sc->ngpus++] = (uint16_t)i;
+    return 1;
+}
+
+static void release(sched_service *svc, svc_client *c)
+{
+    sched_client *sc = sched_client_at(&svc->sh, (uint32_t)(c - svc->cl));
+    int32_t cpu = atomic_exchange(&sc->cpu_held, 0);
+    if (cpu && atomic_load(&sc->state) != CLIENT_BLOCKED)
+        sched_cpu_put(&svc->sh, cpu);
+    svc->gpu_busy &= ~c->gpus;
+    c->gpus = 0;
+    sc->ngpus = 0;
+    res_take(svc, c->res, -1);
+    c->res[0] = 0;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static svc_client *client_of(sched_service *svc, uint32_t slot)
+{
+    return slot < svc->ncl && svc->cl[slot].used ? &svc->cl[slot] : NULL;
+}
+
+static void wake(sched_service *svc, uint32_t slot)
+{
+    svc_client *c = client_of(svc, slot);
+    if (c && !c->wake) {
+        c->wake = 1;
+        svc->wakes[svc->nwakes++] = slot;
+    }
+}
+
+static void flush_wakes(sched_service *svc)
+{
+    for (uint32_t i = 0; i < svc->nwakes; i++) {
+        uint32_t slot = svc->wakes[i];
+        sched_client *sc = sched_client_at(&svc->sh, slot);
+        svc->cl[slot].wake = 0;
+        atomic_fetch_add(&sc->doorbell, 1);
+        ray_futex_wake(&sc->doorbell, 1 << 30);
+    }
+    svc->nwakes = 0;
+}
+
+static int task_valid(sched_service *svc, uint32_t t, uint32_t gen)
+{
+    return t && t < svc->sh.r->max_tasks && svc->sh.tasks[t].gen == gen;
+}
+
+static int obj_valid(sched_service *svc, uint32_t slot)
+{
+    return slot && slot < svc->sh.st.max_objects;
+}
+
+static void notify_slots(sched_service *svc, const uint32_t *slots, int n);
+
+/* Fails a task the service holds (or that is cancelled) and lets it go. */
+static void fail_task(sched_service *svc, uint32_t t, int code, const char *msg)
+{
+    uint32_t notify[SCHED_MAX_RETURNS];
+    int n = sched_task_fail_outputs(&svc->sh, &svc->sh.tasks[t], code, msg, notify);
+    svc->owned[t] = 0;
+    sched_task_dispose(&svc->sh, t);
+    notify_slots(svc, notify, n);
+}
+
+/* WAITING -> st, or the client cancelled it first (then it is disposed of
+ * here and 0 returned). */
+static int take_from_waiting(sched_service *svc, uint32_t t, uint32_t st)
+{
+    uint32_t s = TASK_WAITING;
+    if (atomic_compare_exchange_strong(&svc->sh.tasks[t].state, &s, st))
+        return 1;
+    svc->owned[t] = 0;
+    if (TASK_STATE(s) == TASK_CANCELLED)
+        sched_task_dispose(&svc->sh, t);
+    return 0;
+}
+
+/* ------------------------------------------------------------ waiters */
+
+static void waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id,
+                       uint32_t idgen)
+{
+    uint32_t i = svc->wfree;
+    if (i) {
+        svc->wfree = RAY_VEC_AT(&svc->wpool, waiter, i - 1).next;
+    } else {
+        if (!ray_vec_push(&svc->wpool)) {
+            ray_error("sched", "out of memory for waiters");
+            return;
+        }
+        i = (uint32_t)svc->wpool.len;
+    }
+    uint64_t head = 0;
+    ray_map64_get(&svc->wait_heads, obj, &head);
+    waiter *w = &RAY_VEC_AT(&svc->wpool, waiter, i - 1);
+    *w = (waiter){(uint32_t)head, kind, id, idgen, svc->sh.st.objs[obj].gen};
+    ray_map64_put(&svc->wait_heads, obj, i);
+}
+
+static void run_waiters(sched_service *svc, uint32_t obj)
+{
+    uint64_t head;
+    if (!ray_map64_get(&svc->wait_heads, obj, &head))
+        return;
+    ray_map64_del(&svc->wait_heads, obj);
+    store_obj *o = &svc->sh.st.objs[obj];
+    int ready = STORE_IS_READY(atomic_load(&o->state));
+    for (uint32_t i = (uint32_t)head; i;) {
+        waiter w = RAY_VEC_AT(&svc->wpool, waiter, i - 1);
+        RAY_VEC_AT(&svc->wpool, waiter, i - 1).next = svc->wfree;
+        svc->wfree = i;
+        i = w.next;
+        if (w.objgen != o->gen)
+            continue; /* a notice about an earlier object in this slot */
+        if (!ready) {  /* stale notice: keep waiting */
+            waiter_add(svc, obj, w.kind, w.id, w.idgen);
+            continue;
+        }
+        if (w.kind == WAITER_CLIENT) {
+            if (svc->cl[w.id].used && svc->cl[w.id].gen == w.idgen)
+                wake(svc, w.id);
+        } else if (svc->owned[w.id] == w.idgen && svc->missing[w.id] && !--svc->missing[w.id]) {
+            deps_ready(svc, w.id);
+        }
+    }
+}
+
+static void notify_slots(sched_service *svc, const uint32_t *slots, int n)
+{
+    for (int i = 0; i < n; i++)
+        run_waiters(svc, slots[i]);
+}
+
+/* ------------------------------------------------------------ tasks */
+
+/* The service takes task t: watch its unready arguments. */
+static void take_task(sched_service *svc, uint32_t t)
+{
+    sched *sh = &svc->sh;
+    sched_task *k = &sh->tasks[t];
+    const sched_out *outs;
+    sched_arg_view small[32], *args = k->nargs <= 32 ? small : calloc(k->nargs, sizeof(*args));
+    if (!args || sched_task_decode(sh, k, &outs, args, NULL)) {
+        if (take_from_waiting(svc, t, TASK_CANCELLED))
+            fail_task(svc, t, RAY_EPROTO, "malformed task spec");
+        goto out;
+    }
+    svc->owned[t] = k->gen;
+    uint32_t missing = 0;
+    for (uint32_t i = 0; i < k->nargs; i++) {
+        if (args[i].kind != SCHED_ARG_REF)
+            continue;
+        uint32_t o = args[i].ref.slot;
+        if (!obj_valid(svc, o) || sh->st.objs[o].gen != args[i].ref.gen)
+            continue; /* checked again when it runs */
+        if (!store_obj_watch(&sh->st, o)) {
+            waiter_add(svc, o, WAITER_TASK, t, k->gen);
+            missing++;
+        }
+    }
+    svc->missing[t] = missing;
+    if (!missing)
+        deps_ready(svc, t);
+out:
+    if (args != small)
+        free(args);
+}
+
+static uint32_t first_error_arg(sched_service *svc, sched_task *k)
+{
+    const sched_out *outs;
+    sched_arg_view small[32], *args = k->nargs <= 32 ? small : calloc(k->nargs, sizeof(*args));
+    uint32_t err = 0;
+    if (args && sched_task_decode(&svc->sh, k, &outs, args, NULL) == 0)
+        for (uint32_t i = 0; i < k->nargs && !err; i++)
+            if (args[i].kind == SCHED_ARG_REF && obj_valid(svc, args[i].ref.slot) &&
+                STORE_STATE(atomic_load(&svc->sh.st.objs[args[i].ref.slot].state)) ==
+                    STORE_ERROR)
+                err = args[i].ref.slot;
+    if (args != small)
+        free(args);
+    return err;
+}
+
+static void actor_die(sched_service *svc, uint32_t a, int code, const char *msg);
+
+static void deps_ready(sched_service *svc, uint32_t t)
+{
+    sched *sh = &svc->sh;
+    sched_task *k = &sh->tasks[t];
+    if (TASK_STATE(atomic_load(&k->state)) == TASK_CANCELLED) {
+        svc->owned[t] = 0;
+        sched_task_dispose(sh, t);
+        return;
+    }
+    uint32_t err = first_error_arg(svc, k);
+    if (k->kind == TASK_ACTOR_CREATE) {
+        if (err) {
+            store_obj *o = &sh->st.objs[err];
+            char msg[1200];
+            snprintf(msg, sizeof(msg), "actor %s init failed: an argument is an error: %.*s",
+                     k->name, (int)RAY_MIN(o->size, 1000),
+                     (const char *)store_obj_view(&sh->st, err));
+            actor_die(svc, k->actor, RAY_EACTOR, msg);
+        } else {
+            actor_place(svc, k->actor);
+        }
+        return;
+    }
+    if (err) {
+        if (!take_from_waiting(svc, t, TASK_CANCELLED))
+            return;
+        uint32_t notify[SCHED_MAX_RETURNS];
+        int n = 0;
+        const sched_out *outs = (const sched_out *)sched_task_body(sh, k);
+        for (uint32_t i = 0; i < k->nret; i++)
+            if (store_obj_copy_error(&sh->st, outs[i].slot, err))
+                notify[n++] = outs[i].slot;
+        svc->owned[t] = 0;
+        sched_task_dispose(sh, t);
+        notify_slots(svc, notify, n);
+        return;
+    }
+    if (k->cpu_milli == 1000 && k->gpu_milli == 0 && k->res_len == 0) {
+        if (take_from_waiting(svc, t, TASK_QUEUED)) {
+            svc->owned[t] = 0;
+            sched_ready_push(sh, t);
+        }
+        return;
+    }
+    char why[300];
+    const char *res = (const char *)sched_task_body(sh, k) + k->body_len - k->res_len;
+    if ((double)k->gpu_milli / 1000.0 > svc->gpus + 1e-9 ||
+        (double)k->cpu_milli / 1000.0 > svc->cpus + 1e-9) {
+        snprintf(why, sizeof(why), "task %s needs %g CPUs and %g GPUs; node %u has %g and %g",
+                 k->name, k->cpu_milli / 1000.0, k->gpu_milli / 1000.0, svc->node, svc->cpus,
+                 svc->gpus);
+        if (take_from_waiting(svc, t, TASK_CANCELLED))
+            fail_task(svc, t, RAY_EINFEASIBLE, why);
+        return;
+    }
+    if (res_check(svc, res, k->res_len, why, sizeof(why)) < 0) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "task %s can never run here: %s", k->name, why);
+        if (take_from_waiting(svc, t, TASK_CANCELLED))
+            fail_task(svc, t, RAY_EINFEASIBLE, msg);
+        return;
+    }
+    pend *p = ray_vec_push(&svc->shaped);
+    if (p)
+        *p = (pend){t, k->gen};
+    try_shaped(svc);
+}
+
+/* A dedicated worker with nothing to do, started or still starting. */
+static svc_client *idle_dedicated(sched_service *svc)
+{
+    for (uint32_t i = 0; i < svc->ncl; i++) {
+        svc_client *c = &svc->cl[i];
+        if (c->used && c->kind == CLIENT_DEDICATED && !c->task && !c->exit_ns)
+            return c;
+    }
+    return NULL;
+}
+
+static void give_to(sched_service *svc, svc_client *c, uint32_t t)
+{
+    sched *sh = &svc->sh;
+    c->task = t;
+    c->task_gen = sh->tasks[t].gen;
+    if (!take_from_waiting(svc, t, TASK_QUEUED)) {
+        c->task = 0;
+        release(svc, c);
+        return;
+    }
+    svc->owned[t] = 0;
+    sched_client *sc = sched_client_at(sh, (uint32_t)(c - svc->cl));
+    sched_queue_push(sh, &sc->mailbox, t);
+    ray_evc_signal(&sc->mailbox.evc, 1);
+}
+
+static void try_shaped(sched_service *svc)
+{
+    sched *sh = &svc->sh;
+    size_t i = 0;
+    pend *v = svc->shaped.data;
+    while (i < svc->shaped.len) {
+        pend p = v[i];
+        if (!task_valid(svc, p.slot, p.gen) || svc->owned[p.slot] != p.gen ||
+            TASK_STATE(atomic_load(&sh->tasks[p.slot].state)) != TASK_WAITING) {
+            if (task_valid(svc, p.slot, p.gen) && svc->owned[p.slot] == p.gen) {
+                svc->owned[p.slot] = 0; /* cancelled while waiting */
+                sched_task_dispose(sh, p.slot);
+            }
+            memmove(&v[i], &v[i + 1], (svc->shaped.len - i - 1) * sizeof(pend));
+            svc->shaped.len--;
+            continue;
+        }
+        sched_task *k = &sh->tasks[p.slot];
+        const char *res = (const char *)sched_task_body(sh, k) + k->body_len - k->res_len;
+        if (!can_acquire(svc, k->cpu_milli, k->gpu_milli, res, k->res_len))
+            return; /* in order: the head waits, the rest behind it */
+        svc_client *c = idle_dedicated(svc);
+        uint32_t slot;
+        if (!c) {
+            if (spawn(svc, CLIENT_DEDICATED, 0, &slot))
+                return;
+            c = &svc->cl[slot];
+        }
+        /* The worker holds the resources; one still starting gets the task
+         * when it connects. */
+        if (!acquire(svc, c, k->cpu_milli, k->gpu_milli, res, k->res_len))
+            return;
+        memmove(&v[i], &v[i + 1], (svc->shaped.len - i - 1) * sizeof(pend));
+        svc->shaped.len--;
+        if (c->connected) {
+            give_to(svc, c, p.slot);
+        } else {
+            c->task = p.slot;
+            c->task_gen = p.gen;
+        }
+    }
+    if (!svc->shaped.len && !svc->actors_waiting.len)
+        atomic_store(&sh->r->cpu_wanted, 0);
+}
+
+/* ------------------------------------------------------------ actors */
+
+static sched_actor *actor_at(sched_service *svc, uint32_t a) { return &svc->sh.actors[a]; }
+
+static void actor_fail_queue(sched_service *svc, uint32_t a, const char *msg)
+{
+    sched *sh = &svc->sh;
+    uint32_t *ts = NULL;
+    uint32_t n = sched_queue_close(sh, &actor_at(svc, a)->calls, &ts);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t s = TASK_QUEUED;
+        if (atomic_compare_exchange_strong(&sh->tasks[ts[i]].state, &s, TASK_CANCELLED))
+            fail_task(svc, ts[i], RAY_EACTOR, msg);
+        else if (TASK_STATE(s) == TASK_CANCELLED)
+            sched_task_dispose(sh, ts[i]);
+    }
+    free(ts);
+}
+
+static void actor_die(sched_service *svc, uint32_t a, int code, const char *msg)
+{
+    sched *sh = &svc->sh;
+    sched_actor *ac = actor_at(svc, a);
+    uint32_t old = atomic_exchange(&ac->state, ACTOR_DEAD);
+    if (old == ACTOR_DEAD)
+        return;
+    ray_info("sched", "actor %u (%s) is dead: %s", a, ac->name, msg);
+    uint32_t eo;
+    if (store_obj_new(&sh->st, STORE_PENDING, 1, &eo) == 0) {
+        store_obj_fail(&sh->st, eo, code, msg, strlen(msg));
+        ac->err_obj = eo;
+    }
+    ac->err_code = code;
+    actor_fail_queue(svc, a, msg);
+    if (ac->name[0])
+        gcs_name_del(svc->g, ac->name, strlen(ac->name));
+    if (old == ACTOR_ALIVE)
+        atomic_fetch_sub(&sh->r->actors_alive, 1);
+    /* Its process (if any) sees DEAD, finishes its call, runs fini, exits. */
+    svc_client *c = client_of(svc, ac->worker);
+    if (c && c->kind == CLIENT_ACTOR && c->actor == a) {
+        sched_client *sc = sched_client_at(sh, ac->worker);
+        ray_evc_signal(&ac->calls.evc, 1 << 30);
+        atomic_fetch_add(&sc->doorbell, 1);
+        ray_futex_wake(&sc->doorbell, 1 << 30);
+    } else {
+        ac->worker = 0;
+    }
+}
+
+/* The actor's slot is reusable once it is dead and its process gone. */
+static void actor_release(sched_service *svc, uint32_t a)
+{
+    sched *sh = &svc->sh;
+    sched_actor *ac = actor_at(svc, a);
+    if (ac->create_task && task_valid(svc, ac->create_task, sh->tasks[ac->create_task].gen)) {
+        svc->owned[ac->create_task] = 0;
+        sched_task_dispose(sh, ac->create_task);
+    }
+    ac->create_task = 0;
+    ac->worker = 0;
+    ray_freelist_push(&sh->r->actor_slots, sh->actors, sizeof(sched_actor),
+                      offsetof(sched_actor, next_free), a);
+}
+
+static void actor_place(sched_service *svc, uint32_t a)
+{
+    sched_actor *ac = actor_at(svc, a);
+    if (atomic_load(&ac->state) == ACTOR_DEAD || svc->shutting_down)
+        return;
+    sched_task *k = &svc->sh.tasks[ac->create_task];
+    const char *res = (const char *)sched_task_body(&svc->sh, k) + k->body_len - k->res_len;
+    uint32_t slot = 0;
+    if (can_acquire(svc, ac->cpu_milli, ac->gpu_milli, res, k->res_len)) {
+        if (spawn(svc, CLIENT_ACTOR, a, &slot)) {
+            actor_die(svc, a, RAY_EACTOR, "cannot start a process for the actor");
+            return;
+        }
+        if (acquire(svc, &svc->cl[slot], ac->cpu_milli, ac->gpu_milli, res, k->res_len)) {
+            ac->worker = slot;
+            return;
+        }
+        tell_exit(svc, slot); /* lost a race for the CPU: try again later */
+    }
+    ac->worker = 0;
+    pend *p = ray_vec_push(&svc->actors_waiting);
+    if (p)
+        *p = (pend){a, ac->gen};
+}
+
+static void try_actors(sched_service *svc)
+{
+    pend *v = svc->actors_waiting.data;
+    size_t n = svc->actors_waiting.len;
+    svc->actors_waiting.len = 0;
+    for (size_t i = 0; i < n; i++) {
+        pend p = v[i];
+        if (actor_at(svc, p.slot)->gen == p.gen)
+            actor_place(svc, p.slot);
+    }
+}
+
+static void reply(sched_service *svc, uint32_t slot, uint32_t req, int code, const void *data,
+                  uint32_t len)
+{
+    svc_client *c = client_of(svc, slot);
+    if (!c)
+        return;
+    msg_reply *m = ray_ring_reserve(&c->s2c, MSG_REPLY, (uint32_t)sizeof(*m) + len);
+    if (!m) {
+        ray_warn("sched", "reply ring of client %u full; reply dropped", slot);
+        return;
+    }
+    m->req = req;
+    m->code = code;
+    m->len = len;
+    memcpy(m->data, data, len);
+    ray_ring_commit(&c->s2c);
+    wake(svc, slot);
+}
+
+static void on_actor_create(sched_service *svc, uint32_t from, const msg_actor_create *m,
+                            uint32_t len)
+{
+    sched *sh = &svc->sh;
+    if (len < sizeof(*m) || m->name_len > len - sizeof(*m) ||
+        m->name_len >= SCHED_ACTOR_NAME_MAX || !task_valid(svc, m->slot, m->gen) ||
+        sh->tasks[m->slot].kind != TASK_ACTOR_CREATE) {
+        reply(svc, from, len >= 4 ? m->req : 0, RAY_EPROTO, NULL, 0);
+        return;
+    }
+    uint32_t t = m->slot;
+    uint32_t a = ray_freelist_pop(&sh->r->actor_slots, sh->actors, sizeof(sched_actor),
+                                  offsetof(sched_actor, next_free));
+    if (!a) {
+        sched_task_dispose(sh, t);
+        reply(svc, from, m->req, RAY_ETOOBIG, NULL, 0);
+        return;
+    }
+    sched_actor *ac = actor_at(svc, a);
+    if (m->name_len && gcs_name_put(svc->g, m->name, m->name_len, svc->node, a,
+                                    ac->gen + 1) == RAY_EEXIST) {
+        ray_freelist_push(&sh->r->actor_slots, sh->actors, sizeof(sched_actor),
+                          offsetof(sched_actor, next_free), a);
+        sched_task_dispose(sh, t);
+        reply(svc, from, m->req, RAY_EEXIST, NULL, 0);
+        return;
+    }
+    if (ac->err_obj)
+        store_obj_unref(&sh->st, ac->err_obj);
+    uint32_t gen = ac->gen + 1;
+    sched_task *k = &sh->tasks[t];
+    memset(ac, 0, sizeof(*ac));
+    ac->gen = gen;
+    ac->cls = k->fn;
+    sched_queue_init(&ac->calls);
+    ac->create_task = t;
+    ac->restarts_left = k->retries_left;
+    ac->cpu_milli = k->cpu_milli;
+    ac->gpu_milli = k->gpu_milli;
+    memcpy(ac->name, m->name, m->name_len);
+    k->actor = a;
+    atomic_store(&ac->state, ACTOR_PENDING);
+    msg_reply_actor r = {a, gen};
+    reply(svc, from, m->req, 0, &r, sizeof(r));
+    char why[300];
+    const char *res = (const char *)sched_task_body(sh, k) + k->body_len - k->res_len;
+    if (res_check(svc, res, k->res_len, why, sizeof(why)) < 0) {
+        actor_die(svc, a, RAY_EACTOR, why);
+        return;
+    }
+    take_task(svc, t);
+}
+
+static void on_actor_get(sched_service *svc, uint32_t from, const msg_actor_get *m,
+                         uint32_t len)
+{
+    if (len < sizeof(*m) || m->name_len > len - sizeof(*m)) {
+        reply(svc, from, len >= 4 ? m->req : 0, RAY_EPROTO, NULL, 0);
+        return;
+    }
+    uint32_t node, slot, gen;
+    int rc = gcs_name_get(svc->g, m->name, m->name_len, &node, &slot, &gen);
+    msg_reply_actor r = {slot, gen};
+    reply(svc, from, m->req, rc, &r, rc ? 0 : sizeof(r));
+}
+
+static int actor_handle_ok(sched_service *svc, uint32_t a, uint32_t gen)
+{
+    return a && a < svc->sh.r->max_actors && actor_at(svc, a)->gen == gen &&
+           atomic_load(&actor_at(svc, a)->state) != ACTOR_FREE;
+}
+
+static void on_actor_kill(sched_service *svc, uint32_t from, const msg_actor_req *m)
+{
+    if (actor_handle_ok(svc, m->slot, m->gen)) {
+        sched_actor *ac = actor_at(svc, m->slot);
+        int had_process = ac->worker != 0;
+        actor_die(svc, m->slot, RAY_EACTOR, "actor was killed by ray_actor_kill");
+        if (!had_process || !client_of(svc, ac->worker))
+            actor_release(svc, m->slot);
+    }
+    reply(svc, from, m->req, 0, NULL, 0);
+}
+
+static void on_actor_started(sched_service *svc, uint32_t from, const msg_actor_started *m,
+                             uint32_t len)
+{
+    svc_client *c = client_of(svc, from);
+    if (len < sizeof(*m) || m->msg_len > len - sizeof(*m) || !c || c->kind != CLIENT_ACTOR ||
+        c->actor != m->slot)
+        return;
+    sched_actor *ac = actor_at(svc, m->slot);
+    if (m->code == 0) {
+        uint32_t s = atomic_load(&ac->state);
+        if ((s == ACTOR_PENDING || s == ACTOR_RESTARTING) &&
+            atomic_compare_exchange_strong(&ac->state, &s, ACTOR_ALIVE))
+            atomic_fetch_add(&svc->sh.r->actors_alive, 1);
+        return;
+    }
+    char msg[1100];
+    snprintf(msg, sizeof(msg), "%.*s", (int)RAY_MIN(m->msg_len, 1000u), m->msg);
+    actor_die(svc, m->slot, RAY_EACTOR, msg);
+}
+
+static void on_actor_exit(sched_service *svc, uint32_t from)
+{
+    sched_client *sc = sched_client_at(&svc->sh, from);
+    atomic_store(&sc->cmd, CLIENT_CMD_EXIT);
+    wake(svc, from);
+}
+
+/* ------------------------------------------------------------ messages */
+
+static void on_wait(sched_service *svc, uint32_t from, const msg_wait *m, uint32_t len)
+{
+    svc_client *c = &svc->cl[from];
+    if (len < sizeof(*m) || m->n > (len - sizeof(*m)) / sizeof(sched_out))
+        return;
+    if ((m->flags & MSG_WAIT_BLOCKED) && !c->blocked) {
+        c->blocked = 1;
+        if (c->kind == CLIENT_POOL)
+            svc->pool_blocked++;
+        pool_check(svc);
+    }
+    for (uint32_t i = 0; i < m->n; i++) {
+        uint32_t o = m->objs[i].slot;
+        if (!obj_valid(svc, o) || svc->sh.st.objs[o].gen != m->objs[i].gen ||
+            store_obj_watch(&svc->sh.st, o))
+            wake(svc, from);
+        else
+            waiter_add(svc, o, WAITER_CLIENT, from, c->gen);
+    }
+}
+
+static void on_unblocked(sched_service *svc, uint32_t from)
+{
+    svc_client *c = &svc->cl[from];
+    if (!c->blocked)
+        return;
+    c->blocked = 0;
+    if (c->kind == CLIENT_POOL && svc->pool_blocked)
+        svc->pool_blocked--;
+}
+
+static void on_cancel(sched_service *svc, const msg_cancel *m)
+{
+    sched *sh = &svc->sh;
+    if (!task_valid(svc, m->slot, m->gen))
+        return;
+    uint32_t t = m->slot;
+    uint32_t s = atomic_load(&sh->tasks[t].state);
+    if (!m->force) {
+        /* Cancelled while the service held it: let it go now. */
+        if (svc->owned[t] == m->gen && TASK_STATE(s) == TASK_CANCELLED &&
+            sh->tasks[t].kind == TASK_NORMAL) {
+            svc->owned[t] = 0;
+            svc->missing[t] = 0;
+            sched_task_dispose(sh, t);
+        }
+        return;
+    }
+    if (TASK_STATE(s) != TASK_RUNNING || !(s & TASK_F_FORCE))
+        return;
+    svc_client *c = client_of(svc, TASK_WORKER(s));
+    if (c && c->pid > 0 && atomic_load(&sched_client_at(sh, TASK_WORKER(s))->current) == t) {
+        ray_info("sched", "ray_cancel(force): killing worker pid %d running task %s", c->pid,
+                 sh->tasks[t].name);
+        kill(c->pid, SIGKILL);
+    }
+}
+
+static void on_done(sched_service *svc, uint32_t from)
+{
+    svc_client *c = &svc->cl[from];
+    if (c->kind != CLIENT_DEDICATED || !c->task)
+        return;
+    c->task = 0;
+    release(svc, c);
+    try_shaped(svc);
+}
+
+static void handle(sched_service *svc, uint32_t from, uint16_t type, const void *p, uint32_t len)
+{
+    switch (type) {
+    case MSG_SUBMIT: {
+        const msg_task *m = p;
+        if (len < sizeof(*m) || !task_valid(svc, m->slot, m->gen))
+            return;
+        uint32_t s = atomic_load(&svc->sh.tasks[m->slot].state);
+        if (TASK_STATE(s) == TASK_CANCELLED)
+            sched_task_dispose(&svc->sh, m->slot);
+        else if (TASK_STATE(s) == TASK_WAITING)
+            take_task(svc, m->slot);
+        return;
+    }
+    case MSG_NOTIFY:
+        if (len >= sizeof(msg_notify) && obj_valid(svc, ((const msg_notify *)p)->slot))
+            run_waiters(svc, ((const msg_notify *)p)->slot);
+        return;
+    case MSG_WAIT: on_wait(svc, from, p, len); return;
+    case MSG_UNBLOCKED: on_unblocked(svc, from); return;
+    case MSG_CANCEL:
+        if (len >= sizeof(msg_cancel))
+            on_cancel(svc, p);
+        return;
+    case MSG_DONE: on_done(svc, from); return;
+    case MSG_SPAWN_HINT: pool_check(svc); return;
+    case MSG_ACTOR_CREATE: on_actor_create(svc, from, p, len); return;
+    case MSG_ACTOR_GET: on_actor_get(svc, from, p, len); return;
+    case MSG_ACTOR_KILL:
+        if (len >= sizeof(msg_actor_req))
+            on_actor_kill(svc, from, p);
+        return;
+    case MSG_ACTOR_STARTED: on_actor_started(svc, from, p, len); return;
+    case MSG_ACTOR_EXIT: on_actor_exit(svc, from); return;
+    default:
+        ray_warn("sched", "client %u sent unknown message type %u", from, type);
+    }
+}
+
+static int drain(sched_service *svc, uint32_t from)
+{
+    svc_client *c = &svc->cl[from];
+    int n = 0;
+    for (; n < 4096; n++) {
+        uint16_t type;
+        uint32_t len;
+        int err;
+        const void *p = ray_ring_peek(&c->c2s, &type, &len, &err);
+        if (err) {
+            ray_error("sched", "client %u (pid %d) wrote a malformed message; ending it", from,
+                      c->pid);
+            if (c->pid > 0 && c->kind != CLIENT_DRIVER)
+                kill(c->pid, SIGKILL);
+            c->connected = 0;
+            break;
+        }
+        if (!p)
+            break;
+        /* Copy before use: the sender could still write into its ring. */
+        if (len > sizeof(svc->msgbuf))
+            len = 0;
+        memcpy(svc->msgbuf, p, len);
+        ray_ring_pop(&c->c2s);
+        handle(svc, from, type, svc->msgbuf, len);
+    }
+    if (n)
+        ray_ring_done(&c->c2s);
+    return n;
+}
+
+int sched_service_poll(sched_service *svc)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < svc->ncl; i++)
+        if (svc->cl[i].used && svc->cl[i].connected)
+            n += drain(svc, i);
+    sched_region *r = svc->sh.r;
+    if (atomic_load_explicit(&r->spawn_hint, memory_order_relaxed)) {
+        atomic_store(&r->spawn_hint, 0);
+        pool_check(svc);
+    }
+    if (atomic_load_explicit(&r->cpu_wanted, memory_order_relaxed)) {
+        try_shaped(svc);
+        try_actors(svc);
+    }
+    flush_wakes(svc);
+    return n;
+}
+
+/* ------------------------------------------------------------ pool */
+
+static int spawn(sched_service *svc, uint32_t kind, uint32_t actor, uint32_t *slot_out);
+
+static uint32_t workers_total(sched_service *svc)
+{
+    return atomic_load(&svc->sh.r->workers_alive);
+}
+
+static void pool_check(sched_service *svc)
+{
+    if (svc->shutting_down || atomic_load(&svc->sh.r->fatal))
+        return;
+    uint32_t target = (uint32_t)ceil(svc->cpus - 1e-9);
+    while (svc->pool_alive + svc->pool_starting - svc->pool_blocked < target &&
+           workers_total(svc) < svc->max_workers) {
+        uint32_t slot;
+        if (spawn(svc, CLIENT_POOL, 0, &slot))
+            break;
+    }
+    if (workers_total(svc) >= svc->max_workers && svc->pool_blocked >= svc->pool_alive &&
+        atomic_load(&svc->sh.r->ready.len))
+        ray_warn("sched", "all %u workers are blocked in ray_get and %u tasks wait; raise "
+                          "RAY_MPI_MAX_WORKERS", svc->max_workers,
+                 atomic_load(&svc->sh.r->ready.len));
+}
+
+int sched_service_start_pool(sched_service *svc)
+{
+    uint32_t target = (uint32_t)ceil(svc->cpus - 1e-9);
+    for (uint32_t i = 0; i < target; i++) {
+        uint32_t slot;
+        int rc = spawn(svc, CLIENT_POOL, 0, &slot);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ clients */
+
+static int client_alloc(sched_service *svc, uint32_t kind, uint32_t *out)
+{
+    for (uint32_t i = 1; i < svc->ncl; i++) {
+        svc_client *c = &svc->cl[i];
+        if (c->used)
+            continue;
+        uint32_t gen = c->gen + 1;
+        memset(c, 0, sizeof(*c));
+        c->used = 1;
+        c->kind = kind;
+        c->gen = gen;
+        sched_client *sc = sched_client_at(&svc->sh, i);
+        atomic_store(&sc->state, CLIENT_STARTING);
+        atomic_store(&sc->cmd, CLIENT_CMD_NONE);
+        atomic_store(&sc->current, 0);
+        atomic_store(&sc->cpu_held, 0);
+        sc->kind = kind;
+        sc->gen = gen;
+        sc->pid = 0;
+        sc->batch_n = 0;
+        sc->actor = 0;
+        sc->ngpus = 0;
+        ray_ring_init(&sc->c2s, SCHED_C2S_RING);
+        ray_ring_init(&sc->s2c, SCHED_S2C_RING);
+        sched_queue_init(&sc->mailbox);
+        sched_client_rings(&svc->sh, i, &c->c2s, &c->s2c);
+        *out = i;
+        return 0;
+    }
+    return ray_err(RAY_ETOOBIG, "no free process slot (%u processes)", svc->ncl);
+}
+
+int sched_service_client_add(sched_service *svc, uint32_t kind, int32_t pid, uint32_t hint,
+                             uint32_t *slot)
+{
+    if (kind == CLIENT_DRIVER) {
+        int rc = client_alloc(svc, CLIENT_DRIVER, slot);
+        if (rc)
+            return rc;
+    } else {
+        svc_client *c = client_of(svc, hint);
+        if (!c || c->connected || c->kind == CLIENT_DRIVER)
+            return ray_err(RAY_EPROTO, "process %d says hello on slot %u twice", pid, hint);
+        pid = c->pid; /* the one we started on this socket */
+        *slot = hint;
+        svc->start_failures = 0;
+    }
+    svc_client *c = &svc->cl[*slot];
+    sched_client *sc = sched_client_at(&svc->sh, *slot);
+    c->connected = 1;
+    c->pid = pid;
+    sc->pid = pid;
+    atomic_store(&sc->state, CLIENT_IDLE);
+    atomic_store(&sc->last_active_ns, ray_now_ns());
+    if (c->kind == CLIENT_POOL && svc->pool_starting) {
+        svc->pool_starting--;
+        svc->pool_alive++;
+    }
+    if (c->kind == CLIENT_DEDICATED && c->task) {
+        uint32_t t = c->task;
+        if (task_valid(svc, t, c->task_gen))
+            give_to(svc, c, t);
+        else {
+            c->task = 0;
+            release(svc, c);
+        }
+    }
+    return 0;
+}
+
+void sched_service_client_info(sched_service *svc, uint32_t slot, uint32_t *kind, uint32_t *actor)
+{
+    *kind = svc->cl[slot].kind;
+    *actor = svc->cl[slot].actor;
+}
+
+/* What a dead process was running: retry it, fail it, or requeue it. */
+static void recover_current(sched_service *svc, uint32_t slot, svc_client *c, const char *how)
+{
+    sched *sh = &svc->sh;
+    sched_client *sc = sched_client_at(sh, slot);
+    uint32_t t = atomic_load(&sc->current);
+    if (!t || t >= sh->r->max_tasks)
+        return;
+    sched_task *k = &sh->tasks[t];
+    uint32_t s = atomic_load(&k->state);
+    if (TASK_STATE(s) != TASK_RUNNING || TASK_WORKER(s) != slot)
+        return;
+    char msg[600];
+    if (s & TASK_F_FORCE) {
+        fail_task(svc, t, RAY_ECANCELLED, "task cancelled: ray_cancel(force) killed its worker");
+        return;
+    }
+    if (k->kind == TASK_ACTOR_CALL) {
+        snprintf(msg, sizeof(msg), "actor process pid %d %s while running method %s", c->pid,
+                 how, k->name);
+        fail_task(svc, t, RAY_EACTOR, msg);
+        return;
+    }
+    /* Outputs half sealed: the task ran; fail what is left, do not rerun. */
+    const sched_out *outs = (const sched_out *)sched_task_body(sh, k);
+    int sealed = 0;
+    for (uint32_t i = 0; i < k->nret; i++)
+        sealed |= STORE_IS_READY(atomic_load(&sh->st.objs[outs[i].slot].state));
+    if (!sealed && k->retries_left != 0 && !svc->shutting_down) {
+        if (k->retries_left > 0)
+            k->retries_left--;
+        k->attempt++;
+        for (uint32_t i = 0; i < k->nret; i++)
+            store_obj_reset(&sh->st, outs[i].slot);
+        ray_warn("sched", "worker pid %d %s while running task %s; retrying (attempt %u)",
+                 c->pid, how, k->name, k->attempt + 1);
+        if (c->kind == CLIENT_POOL) {
+            atomic_store(&k->state, TASK_QUEUED);
+            sched_ready_push(sh, t);
+        } else {
+            atomic_store(&k->state, TASK_WAITING);
+            svc->owned[t] = k->gen;
+            pend *p = ray_vec_push(&svc->shaped);
+            if (p)
+                *p = (pend){t, k->gen};
+        }
+        return;
+    }
+    snprintf(msg, sizeof(msg), "worker pid %d %s while running task %s; %s", c->pid, how,
+             k->name, sealed ? "its outputs were half written" : "no retries left");
+    fail_task(svc, t, RAY_EWORKER, msg);
+}
+
+/* Tasks a dead process had taken but not started go back to their queue. */
+static void recover_batch(sched_service *svc, uint32_t slot, sched_queue *q)
+{
+    sched *sh = &svc->sh;
+    sched_client *sc = sched_client_at(sh, slot);
+    uint32_t n = RAY_MIN(sc->batch_n, (uint32_t)SCHED_BATCH_MAX);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t t = sc->batch[i];
+        if (!t || t >= sh->r->max_tasks || t == atomic_load(&sc->current))
+            continue;
+        if (TASK_STATE(atomic_load(&sh->tasks[t].state)) != TASK_QUEUED ||
+            sched_queue_contains(sh, q, t))
+            continue;
+        sched_queue_push_front(sh, q, &t, 1);
+    }
+    sc->batch_n = 0;
+    ray_evc_signal(&q->evc, 1 << 30);
+}
+
+static void describe_status(int wstatus, char *buf, size_t n)
+{
+    if (WIFSIGNALED(wstatus))
+        snprintf(buf, n, "was killed by signal %d (%s)", WTERMSIG(wstatus),
+                 strsignal(WTERMSIG(wstatus)));
+    else if (WIFEXITED(wstatus))
+        snprintf(buf, n, "exited with status %d", WEXITSTATUS(wstatus));
+    else
+        snprintf(buf, n, "died");
+}
+
+static void repair_shared(sched_service *svc)
+{
+    sched *sh = &svc->sh;
+    store_repair(&sh->st);
+    sched_queue_repair(sh, &sh->r->ready);
+    for (uint32_t i = 0; i < svc->ncl; i++)
+        if (svc->cl[i].used)
+            sched_queue_repair(sh, &sched_client_at(sh, i)->mailbox);
+    uint32_t hw = ray_freelist_high_water(&sh->r->actor_slots);
+    for (uint32_t a = 1; a < hw; a++)
+        if (atomic_load(&sh->actors[a].state) != ACTOR_FREE)
+            sched_queue_repair(sh, &sh->actors[a].calls);
+}
+
+void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
+{
+    svc_client *c = client_of(svc, slot);
+    if (!c)
+        return;
+    sched *sh = &svc->sh;
+    sched_client *sc = sched_client_at(sh, slot);
+    char how[96];
+    describe_status(wstatus, how, sizeof(how));
+    if (c->kind != CLIENT_DRIVER && !svc->shutting_down && !c->exit_ns)
+        ray_warn("sched", "worker pid %d %s%s", c->pid, how,
+                 c->connected ? "" : " before joining its node service");
+    if (c->kind != CLIENT_DRIVER && !c->connected && !svc->shutting_down &&
+        ++svc->start_failures >= 3 && !atomic_load(&sh->r->fatal)) {
+        /* Workers cannot start (the program exits or crashes before
+         * ray_init, or ray_init fails): stop trying, and say why. */
+        snprintf(sh->r->fatal_msg, sizeof(sh->r->fatal_msg),
+                 "node %u: %u workers in a row died before joining (last: pid %d %s); is "
+                 "ray_init() the first thing in main()?",
+                 svc->node, svc->start_failures, c->pid, how);
+        atomic_store(&sh->r->fatal, 1);
+        ray_error("sched", "%s", sh->r->fatal_msg);
+    }
+    repair_shared(svc);
+    recover_current(svc, slot, c, how);
+    if (c->kind == CLIENT_POOL) {
+        recover_batch(svc, slot, &sh->r->ready);
+        if (c->connected)
+            svc->pool_alive--;
+        else
+            svc->pool_starting--;
+        if (c->blocked)
+            svc->pool_blocked--;
+    } else if (c->kind == CLIENT_DEDICATED) {
+        uint32_t *ts = NULL;
+        uint32_t n = sched_queue_close(sh, &sc->mailbox, &ts);
+        for (uint32_t i = 0; i < n; i++) /* back to waiting for resources */
+            if (TASK_STATE(atomic_load(&sh->tasks[ts[i]].state)) == TASK_QUEUED) {
+                atomic_store(&sh->tasks[ts[i]].state, TASK_WAITING);
+                svc->owned[ts[i]] = sh->tasks[ts[i]].gen;
+                pend *p = ray_vec_push(&svc->shaped);
+                if (p)
+                    *p = (pend){ts[i], sh->tasks[ts[i]].gen};
+            }
+        free(ts);
+    } else if (c->kind == CLIENT_ACTOR) {
+        uint32_t a = c->actor;
+        sched_actor *ac = actor_at(svc, a);
+        recover_batch(svc, slot, &ac->calls);
+        uint32_t st = atomic_load(&ac->state);
+        if (st == ACTOR_DEAD || svc->shutting_down) {
+            actor_die(svc, a, RAY_EACTOR, "actor stopped at shutdown");
+            actor_release(svc, a);
+        } else if (ac->restarts_left != 0) {
+            if (ac->restarts_left > 0)
+                ac->restarts_left--;
+            if (st == ACTOR_ALIVE)
+                atomic_fetch_sub(&sh->r->actors_alive, 1);
+            atomic_store(&ac->state, ACTOR_RESTARTING);
+            ray_warn("sched", "actor %s process pid %d %s; restarting", ac->name[0] ? ac->name
+                                                                                  : "(unnamed)",
+                     c->pid, how);
+            release(svc, c);
+            c->actor = 0;
+            actor_place(svc, a);
+        } else {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "actor process pid %d %s; no restarts left", c->pid, how);
+            release(svc, c);
+            actor_die(svc, a, RAY_EACTOR, msg);
+            actor_release(svc, a);
+        }
+    }
+    release(svc, c);
+    if (c->blocked && c->kind != CLIENT_POOL)
+        c->blocked = 0;
+    if (c->kind != CLIENT_DRIVER)
+        atomic_fetch_sub(&sh->r->workers_alive, 1);
+    atomic_store(&sc->state, CLIENT_FREE);
+    uint32_t gen = c->gen;
+    memset(c, 0, sizeof(*c));
+    c->gen = gen;
+    try_shaped(svc);
+    try_actors(svc);
+    pool_check(svc);
+    flush_wakes(svc);
+}
+
+void sched_service_child_exit(sched_service *svc, pid_t pid, int wstatus)
+{
+    for (uint32_t i = 0; i < svc->ncl; i++)
+        if (svc->cl[i].used && svc->cl[i].pid == pid) {
+            sched_service_client_gone(svc, i, wstatus);
+            return;
+        }
+}
+
+int sched_service_children(sched_service *svc)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < svc->ncl; i++)
+        n += svc->cl[i].used && svc->cl[i].kind != CLIENT_DRIVER && svc->cl[i].pid > 0;
+    return n;
+}
+
+static void tell_exit(sched_service *svc, uint32_t i)
+{
+    sched *sh = &svc->sh;
+    sched_client *sc = sched_client_at(sh, i);
+    atomic_store(&sc->cmd, CLIENT_CMD_EXIT);
+    if (!svc->cl[i].exit_ns)
+        svc->cl[i].exit_ns = ray_now_ns();
+    atomic_fetch_add(&sc->doorbell, 1);
+    ray_futex_wake(&sc->doorbell, 1 << 30);
+    ray_evc_signal(&sc->mailbox.evc, 1 << 30);
+}
+
+int sched_service_shutdown(sched_service *svc, int force)
+{
+    sched *sh = &svc->sh;
+    svc->shutting_down = 1;
+    for (uint32_t i = 0; i < svc->ncl; i++) {
+        svc_client *c = &svc->cl[i];
+        if (!c->used || c->kind == CLIENT_DRIVER || c->pid <= 0)
+            continue;
+        if (force) {
+            kill(c->pid, SIGKILL);
+            continue;
+        }
+        tell_exit(svc, i);
+        if (c->kind == CLIENT_ACTOR)
+            ray_evc_signal(&actor_at(svc, c->actor)->calls.evc, 1 << 30);
+    }
+    ray_evc_signal(&sh->r->ready.evc, 1 << 30);
+    ray_evc_signal(&sh->r->cpu_evc, 1 << 30);
+    return sched_service_children(svc) > 0;
+}
+
+int sched_service_tick(sched_service *svc)
+{
+    uint64_t now = ray_now_ns();
+    uint64_t idle_ns = (uint64_t)(svc->cfg.worker_idle_s * 1e9);
+    uint32_t target = (uint32_t)ceil(svc->cpus - 1e-9);
+    uint32_t pool_runnable = svc->pool_alive - svc->pool_blocked;
+    for (uint32_t i = 0; i < svc->ncl && !svc->shutting_down; i++) {
+        svc_client *c = &svc->cl[i];
+        if (!c->used || !c->connected || c->exit_ns)
+            continue;
+        sched_client *sc = sched_client_at(&svc->sh, i);
+        if (atomic_load(&sc->state) != CLIENT_IDLE ||
+            now - atomic_load(&sc->last_active_ns) < idle_ns)
+            continue;
+        if ((c->kind == CLIENT_POOL && pool_runnable > target) ||
+            (c->kind == CLIENT_DEDICATED && !c->task)) {
+            if (c->kind == CLIENT_POOL)
+                pool_runnable--;
+            tell_exit(svc, i);
+            ray_evc_signal(&svc->sh.r->ready.evc, 1 << 30);
+        }
+    }
+    /* Processes told to exit get the shutdown timeout, then SIGKILL. */
+    uint64_t grace = (uint64_t)(svc->cfg.shutdown_timeout_s * 1e9);
+    for (uint32_t i = 0; i < svc->ncl; i++) {
+        svc_client *c = &svc->cl[i];
+        if (c->used && c->exit_ns && c->pid > 0 && now - c->exit_ns > grace) {
+            ray_warn("sched", "pid %d did not exit %.0f s after being asked; killing it", c->pid,
+                     svc->cfg.shutdown_timeout_s);
+            kill(c->pid, SIGKILL);
+            c->exit_ns = now; /* once per grace period */
+        }
+    }
+    return 250;
+}
+
+/* ------------------------------------------------------------ spawning */
+
+static int spawn(sched_service *svc, uint32_t kind, uint32_t actor, uint32_t *slot_out)
+{
+    if (atomic_load(&svc->sh.r->fatal))
+        return ray_err(RAY_ESYS, "%s", svc->sh.r->fatal_msg);
+    if (workers_total(svc) >= svc->max_workers && kind != CLIENT_ACTOR)
+        return ray_err(RAY_ETOOBIG, "worker cap of %u reached", svc->max_workers);
+    uint32_t slot;
+    int rc = client_alloc(svc, kind, &slot);
+    if (rc)
+        return rc;
+    svc_client *c = &svc->cl[slot];
+    c->actor = actor;
+    sched_client_at(&svc->sh, slot)->actor = actor;
+    int sock;
+    pid_t pid;
+    rc = sched_spawn_process(svc->exe, svc->argv, slot, &sock, &pid);
+    if (rc) {
+        c->used = 0;
+        atomic_store(&sched_client_at(&svc->sh, slot)->state, CLIENT_FREE);
+        return rc;
+    }
+    c->pid = pid;
+    if (kind == CLIENT_POOL)
+        svc->pool_starting++;
+    atomic_fetch_add(&svc->sh.r->workers_alive, 1);
+    if (svc->on_spawn)
+        svc->on_spawn(svc->on_spawn_arg, slot, sock, pid);
+    ray_debug("sched", "started worker pid %d (slot %u, kind %u)", pid, slot, kind);
+    *slot_out = slot;
+    return 0;
+}
+
+/* ------------------------------------------------------------ life */
+
+int sched_service_create(const sched_service_opts *o, sched_service **out)
+{
+    sched_service *svc = calloc(1, sizeof(*svc));
+    if (!svc)
+        return ray_err(RAY_ENOMEM, "out of memory");
+    svc->cfg = *o->cfg;
+    svc->cpus = o->cpus;
+    svc->gpus = o->gpus;
+    svc->node = o->node;
+    svc->num_nodes = o->num_nodes;
+    svc->exe = strdup(o->exe);
+    size_t argc = 0;
+    while (o->argv && o->argv[argc])
+        argc++;
+    svc->argv = calloc(argc + 2, sizeof(char *));
+    for (size_t i = 0; svc->argv && i < argc; i++)
+        svc->argv[i] = strdup(o->argv[i]);
+    if (svc->argv && !argc)
+        svc->argv[0] = strdup(o->exe);
+    svc->ctl_fd = svc->arena_fd = svc->efd = -1;
+    int rc = RAY_ENOMEM;
+    if (!svc->exe || !svc->argv)
+        goto fail;
+    if ((svc->nres = parse_resources(o->resources, svc->res, 32)) < 0) {
+        rc = ray_err(RAY_EINVAL, "RAY_MPI_RESOURCES='%s': expected name:amount,...",
+                     o->resources);
+        goto fail;
+    }
+    svc->max_workers = (uint32_t)o->cfg->max_workers;
+    svc->ncl = svc->max_workers + 16;
+    uint64_t arena = o->cfg->object_store_memory;
+    sched_layout_compute(&svc->l, (uint32_t)o->cfg->max_objects, (uint32_t)o->cfg->max_tasks,
+                         svc->ncl, (uint32_t)o->cfg->max_actors, arena);
+    if ((svc->ctl_fd = ray_memfd_create("ray-mpi-control", svc->l.total)) < 0 ||
+        (svc->arena_fd = ray_memfd_create("ray-mpi-store", arena)) < 0) {
+        rc = RAY_ESYS;
+        goto fail;
+    }
+    svc->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (svc->efd < 0) {
+        rc = ray_err_sys("eventfd");
+        goto fail;
+    }
+    void *ctl = ray_map(svc->ctl_fd, svc->l.total, PROT_READ | PROT_WRITE);
+    if (!ctl) {
+        rc = RAY_ESYS;
+        goto fail;
+    }
+    sched_region_init(ctl, &svc->l, o->node, o->num_nodes, o->tag, o->cpus, o->gpus);
+    ray_unmap(ctl, svc->l.total);
+    if ((rc = sched_attach(&svc->sh, svc->ctl_fd, svc->l.total, svc->arena_fd, arena, svc->efd,
+                           0)))
+        goto fail;
+    svc->cl = calloc(svc->ncl, sizeof(*svc->cl));
+    svc->wakes = calloc(svc->ncl, sizeof(*svc->wakes));
+    svc->owned = ray_reserve((size_t)svc->l.max_tasks * sizeof(uint32_t));
+    svc->missing = ray_reserve((size_t)svc->l.max_tasks * sizeof(uint32_t));
+    svc->g = gcs_create();
+    if (!svc->cl || !svc->wakes || !svc->owned || !svc->missing || !svc->g) {
+        rc = ray_err(RAY_ENOMEM, "out of memory for the node service's tables");
+        goto fail;
+    }
+    ray_map64_init(&svc->wait_heads);
+    ray_vec_init(&svc->wpool, sizeof(waiter));
+    ray_vec_init(&svc->shaped, sizeof(pend));
+    ray_vec_init(&svc->actors_waiting, sizeof(pend));
+    *out = svc;
+    return 0;
+fail:
+    sched_service_destroy(svc);
+    return rc;
+}
+
+void sched_service_destroy(sched_service *svc)
+{
+    if (!svc)
+        return;
+    if (svc->sh.ctl)
+        sched_detach(&svc->sh);
+    if (svc->ctl_fd >= 0)
+        close(svc->ctl_fd);
+    if (svc->arena_fd >= 0)
+        close(svc->arena_fd);
+    if (svc->efd >= 0)
+        close(svc->efd);
+    free(svc->cl);
+    free(svc->wakes);
+    if (svc->owned)
+        ray_unreserve(svc->owned, (size_t)svc->l.max_tasks * sizeof(uint32_t));
+    if (svc->missing)
+        ray_unreserve(svc->missing, (size_t)svc->l.max_tasks * sizeof(uint32_t));
+    gcs_destroy(svc->g);
+    ray_map64_free(&svc->wait_heads);
+    ray_vec_free(&svc->wpool);
+    ray_vec_free(&svc->shaped);
+    ray_vec_free(&svc->actors_waiting);
+    for (size_t i = 0; svc->argv && svc->argv[i]; i++)
+        free(svc->argv[i]);
+    free(svc->argv);
+    free(svc->exe);
+    free(svc);
+}
