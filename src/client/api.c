@@ -1,0 +1,419 @@
+/*
+ * api.c - the public calls on objects and tasks (ray_mpi.h).  Every call
+ * checks its input first (NULL pointers, counts, sizes, refs of other jobs
+ * or already released) and answers RAY_EINVAL with a message; nothing a
+ * caller passes can crash this process or the node service.
+ */
+#include "client.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define MAX_OBJECT_BYTES (1ull << 48)
+
+RAY_API ray_arg ray_arg_val(const void *data, size_t size)
+{
+    ray_arg a;
+    memset(&a, 0, sizeof(a));
+    a.kind = SCHED_ARG_VAL;
+    a.data = data;
+    a.size = size;
+    return a;
+}
+
+RAY_API ray_arg ray_arg_ref(ray_ref ref)
+{
+    ray_arg a;
+    memset(&a, 0, sizeof(a));
+    a.kind = SCHED_ARG_REF;
+    a.ref = ref;
+    return a;
+}
+
+RAY_API void ray_task_opts_init(ray_task_opts *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof(*o));
+    o->num_cpus = 1;
+    o->num_returns = 1;
+    o->max_retries = 3;
+    o->node = -1;
+}
+
+/* ---- objects */
+
+static int new_object(size_t size, uint32_t state, uint32_t *slot, void **data)
+{
+    if (size >= MAX_OBJECT_BYTES)
+        return ray_err(RAY_EINVAL, "object size %zu is not valid", size);
+    store *st = cl_store();
+    int rc = store_obj_new(st, state, 1, slot);
+    if (rc)
+        return rc;
+    rc = store_obj_alloc(st, *slot, size, data);
+    if (rc) {
+        store_obj_unref(st, *slot);
+        return rc;
+    }
+    return 0;
+}
+
+static void hold_and_return(uint32_t slot, ray_ref *out)
+{
+    store *st = cl_store();
+    pthread_mutex_lock(&ray_cl.lock);
+    client_hold_new(slot, st->objs[slot].gen);
+    pthread_mutex_unlock(&ray_cl.lock);
+    *out = ray_id_ref(store_obj_id(st, slot, ray_cl.node));
+}
+
+RAY_API int ray_put(const void *data, size_t size, ray_ref *out)
+{
+    int rc = client_check();
+    if (rc)
+        return rc;
+    if (!out || (!data && size))
+        return ray_err(RAY_EINVAL, "ray_put needs data (or size 0) and an output ref");
+    uint32_t slot;
+    void *p;
+    if ((rc = new_object(size, STORE_CREATED, &slot, &p)))
+        return rc;
+    if (size)
+        memcpy(p, data, size);
+    store_obj_seal(cl_store(), slot); /* nobody can watch it yet */
+    hold_and_return(slot, out);
+    return 0;
+}
+
+RAY_API void *ray_create(size_t size, ray_ref *out)
+{
+    if (client_check())
+        return NULL;
+    if (!out) {
+        ray_err(RAY_EINVAL, "ray_create needs an output ref");
+        return NULL;
+    }
+    uint32_t slot;
+    void *p;
+    if (new_object(size, STORE_CREATED, &slot, &p))
+        return NULL;
+    hold_and_return(slot, out);
+    return p;
+}
+
+static void notify_if(int watched, uint32_t slot)
+{
+    if (watched) {
+        msg_notify m = {slot, 0};
+        client_send(MSG_NOTIFY, &m, sizeof(m));
+    }
+}
+
+RAY_API int ray_seal(ray_ref ref)
+{
+    int rc = client_check();
+    ray_id id;
+    store_obj *o;
+    if (rc || (rc = client_lookup(ref, &id, &o)))
+        return rc;
+    uint32_t st = atomic_load(&o->state);
+    if (STORE_STATE(st) != STORE_CREATED || o->creator != ray_cl.slot)
+        return ray_err(RAY_EINVAL, "ray_seal: the object was not made by ray_create in "
+                                   "this process, or is sealed already");
+    notify_if(store_obj_seal(cl_store(), id.slot), id.slot);
+    return 0;
+}
+
+/* Validates refs[i] and makes sure this process holds it while it waits. */
+static int prepare_get(ray_ref ref, uint32_t *slot, uint32_t *gen)
+{
+    ray_id id;
+    store_obj *o;
+    int rc = client_lookup(ref, &id, &o);
+    if (rc)
+        return rc;
+    uint32_t st = atomic_load_explicit(&o->state, memory_order_acquire);
+    if (STORE_STATE(st) == STORE_CREATED && o->creator == ray_cl.slot)
+        return ray_err(RAY_EINVAL, "object is not sealed: call ray_seal before ray_get");
+    pthread_mutex_lock(&ray_cl.lock);
+    client_hold_acquire(id.slot, id.gen);
+    pthread_mutex_unlock(&ray_cl.lock);
+    *slot = id.slot;
+    *gen = id.gen;
+    return 0;
+}
+
+static int view(uint32_t slot, ray_buf *out)
+{
+    store *st = cl_store();
+    store_obj *o = store_obj_at(st, slot);
+    if (STORE_STATE(atomic_load_explicit(&o->state, memory_order_acquire)) == STORE_ERROR)
+        return client_object_error(slot);
+    out->data = store_obj_view(st, slot);
+    out->size = o->size;
+    return 0;
+}
+
+RAY_API int ray_get(ray_ref ref, ray_buf *out, double timeout_s)
+{
+    int rc = client_check();
+    if (rc)
+        return rc;
+    if (!out)
+        return ray_err(RAY_EINVAL, "ray_get needs an output buffer");
+    uint32_t slot, gen;
+    if ((rc = prepare_get(ref, &slot, &gen)))
+        return rc;
+    store_obj *o = store_obj_at(cl_store(), slot);
+    if (!STORE_IS_READY(atomic_load_explicit(&o->state, memory_order_acquire))) {
+        rc = client_wait(&slot, &gen, 1, 1, 1, ray_deadline_ns(timeout_s));
+        if (rc == RAY_ETIMEDOUT)
+            return ray_err(RAY_ETIMEDOUT, "ray_get: object not ready after %g s", timeout_s);
+        if (rc < 0)
+            return rc;
+    }
+    return view(slot, out);
+}
+
+static int prepare_many(const ray_ref *refs, int n, uint32_t **slots, uint32_t **gens)
+{
+    *slots = malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
+    *gens = malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
+    if (!*slots || !*gens)
+        return ray_err(RAY_ENOMEM, "out of memory for %d refs", n);
+    for (int i = 0; i < n; i++) {
+        int rc = prepare_get(refs[i], &(*slots)[i], &(*gens)[i]);
+        if (rc)
+            return ray_err(rc, "ref %d: %s", i, ray_last_error());
+    }
+    return 0;
+}
+
+RAY_API int ray_get_many(const ray_ref *refs, int n, ray_buf *outs, double timeout_s)
+{
+    int rc = client_check();
+    if (rc)
+        return rc;
+    if (n < 0 || (n > 0 && (!refs || !outs)))
+        return ray_err(RAY_EINVAL, "ray_get_many needs n >= 0, refs and outs");
+    uint32_t *slots = NULL, *gens = NULL;
+    if (!(rc = prepare_many(refs, n, &slots, &gens))) {
+        rc = client_wait(slots, gens, n, n, 1, ray_deadline_ns(timeout_s));
+        if (rc == RAY_ETIMEDOUT)
+            rc = ray_err(RAY_ETIMEDOUT, "ray_get_many: objects not ready after %g s", timeout_s);
+    }
+    for (int i = 0; rc >= 0 && i < n; i++) {
+        /* The first error in order, or all views. */
+        store_obj *o = store_obj_at(cl_store(), slots[i]);
+        if (STORE_STATE(atomic_load(&o->state)) == STORE_ERROR) {
+            rc = client_object_error(slots[i]);
+            break;
+        }
+    }
+    for (int i = 0; rc >= 0 && i < n; i++)
+        view(slots[i], &outs[i]);
+    free(slots);
+    free(gens);
+    return rc < 0 ? rc : 0;
+}
+
+RAY_API int ray_wait(const ray_ref *refs, int n, int num_ready, double timeout_s, int *ready)
+{
+    int rc = client_check();
+    if (rc)
+        return rc;
+    if (n < 0 || num_ready < 0 || num_ready > n || (n > 0 && (!refs || !ready)))
+        return ray_err(RAY_EINVAL, "ray_wait needs 0 <= num_ready <= n, refs and ready");
+    uint32_t *slots = NULL, *gens = NULL;
+    if (!(rc = prepare_many(refs, n, &slots, &gens))) {
+        rc = client_wait(slots, gens, n, num_ready, 0, ray_deadline_ns(timeout_s));
+        if (rc == RAY_ETIMEDOUT)
+            rc = 0;
+    }
+    if (rc >= 0) {
+        rc = 0;
+        for (int i = 0; i < n; i++) {
+            uint32_t st = atomic_load(&store_obj_at(cl_store(), slots[i])->state);
+            ready[i] = STORE_IS_READY(st);
+            rc += ready[i];
+        }
+    }
+    free(slots);
+    free(gens);
+    return rc;
+}
+
+RAY_API int ray_release(ray_ref ref)
+{
+    int rc = client_check();
+    ray_id id;
+    store_obj *o;
+    if (rc || (rc = client_lookup(ref, &id, &o)))
+        return rc;
+    return client_hold_release(id);
+}
+
+/* ---- tasks */
+
+static int check_opts(const ray_task_opts *o, uint32_t *cpu, uint32_t *gpu, char *res,
+                      size_t rescap)
+{
+    if (!(o->num_cpus >= 0) || !isfinite(o->num_cpus) || o->num_cpus > 1e6 ||
+        !(o->num_gpus >= 0) || !isfinite(o->num_gpus) || o->num_gpus > 1e6)
+        return ray_err(RAY_EINVAL, "num_cpus and num_gpus must be between 0 and 1e6");
+    if (o->num_returns < 0 || o->num_returns > SCHED_MAX_RETURNS)
+        return ray_err(RAY_EINVAL, "num_returns must be 0..%d", SCHED_MAX_RETURNS);
+    if (o->max_retries < -1 || o->max_retries > 10000)
+        return ray_err(RAY_EINVAL, "max_retries must be -1 (forever) .. 10000");
+    if (o->node < -1 || o->node >= (int)ray_cl.num_nodes)
+        return ray_err(RAY_EINVAL, "node %d does not exist (this job has %u)", o->node,
+                       ray_cl.num_nodes);
+    const sched_region *r = cl_sched()->r;
+    if (o->num_cpus > r->max_node_cpus + 1e-9 || o->num_gpus > r->max_node_gpus + 1e-9)
+        return ray_err(RAY_EINFEASIBLE, "asks for %g CPUs and %g GPUs; the largest node has "
+                                        "%g CPUs and %g GPUs", o->num_cpus, o->num_gpus,
+                       r->max_node_cpus, r->max_node_gpus);
+    *cpu = (uint32_t)llround(o->num_cpus * 1000.0);
+    *gpu = (uint32_t)llround(o->num_gpus * 1000.0);
+    res[0] = 0;
+    if (o->resources && *o->resources)
+        return resources_parse(o->resources, res, rescap, NULL);
+    return 0;
+}
+
+/* Sends a built task on: failed at once, to the ready queue, or to the
+ * node service. */
+static void dispatch(uint32_t t, int ready, uint32_t err_src, int default_class)
+{
+    sched *sh = cl_sched();
+    sched_task *k = sched_task_at(sh, t);
+    if (err_src) {
+        uint32_t notify[SCHED_MAX_RETURNS];
+        const sched_out *outs = (const sched_out *)sched_task_body(sh, k);
+        int n = 0;
+        for (uint32_t i = 0; i < k->nret; i++)
+            if (store_obj_copy_error(cl_store(), outs[i].slot, err_src))
+                notify[n++] = outs[i].slot;
+        for (int i = 0; i < n; i++)
+            notify_if(1, notify[i]);
+        sched_task_dispose(sh, t);
+        return;
+    }
+    if (ready && default_class) {
+        atomic_store_explicit(&k->state, TASK_QUEUED, memory_order_release);
+        sched_ready_push(sh, t);
+        return;
+    }
+    atomic_store_explicit(&k->state, TASK_WAITING, memory_order_release);
+    msg_task m = {t, k->gen};
+    client_send(MSG_SUBMIT, &m, sizeof(m));
+}
+
+RAY_API int ray_submit(const char *fn, const ray_arg *args, int nargs, const ray_task_opts *opts,
+                       ray_ref *returns)
+{
+    int rc = client_check();
+    if (rc)
+        return rc;
+    ray_task_opts def;
+    if (!opts) {
+        ray_task_opts_init(&def);
+        opts = &def;
+    }
+    if (!fn || nargs < 0 || nargs > SCHED_MAX_ARGS || (nargs && !args) ||
+        (opts->num_returns > 0 && !returns))
+        return ray_err(RAY_EINVAL, "ray_submit needs a function name, 0..%d args (non-NULL "
+                                   "when nargs > 0) and room for the returns", SCHED_MAX_ARGS);
+    uint32_t cpu = 0, gpu = 0;
+    char res[1024];
+    if ((rc = check_opts(opts, &cpu, &gpu, res, sizeof(res))))
+        return rc;
+    uint64_t h = ray_hash64(fn);
+    const reg_entry *e = registry_find(h);
+    if (!e || e->kind != REG_FUNCTION)
+        return ray_err(RAY_ENOFUNC, "function '%s' is not registered (RAY_REMOTE(%s) at file "
+                                    "scope)", fn, fn);
+    submit_spec sp = {TASK_NORMAL, h, opts->name ? opts->name : fn, args, nargs,
+                      opts->num_returns, opts->max_retries, cpu, gpu, res, 0};
+    uint32_t t, err_src;
+    int ready;
+    if ((rc = submit_build(&sp, &t, returns, &ready, &err_src)))
+        return rc;
+    dispatch(t, ready, err_src, cpu == 1000 && gpu == 0 && !res[0]);
+    return 0;
+}
+
+RAY_API int ray_cancel(ray_ref ref, int force)
+{
+    int rc = client_check();
+    ray_id id;
+    store_obj *o;
+    if (rc || (rc = client_lookup(ref, &id, &o)))
+        return rc;
+    uint32_t st = STORE_STATE(atomic_load(&o->state));
+    if (st == STORE_CREATED)
+        return ray_err(RAY_EINVAL, "ray_cancel: the object was made by ray_create, not a task");
+    if (st != STORE_PENDING)
+        return 0; /* finished: nothing to cancel */
+    sched *sh = cl_sched();
+    uint32_t t = o->task;
+    if (!t || t >= sh->r->max_tasks)
+        return 0;
+    sched_task *k = sched_task_at(sh, t);
+    uint32_t gen = k->gen;
+    atomic_thread_fence(memory_order_acquire);
+    int produces = 0;
+    if (k->nret <= SCHED_MAX_RETURNS && k->body_obj < cl_store()->max_objects) {
+        const sched_out *outs = (const sched_out *)sched_task_body(sh, k);
+        for (uint32_t i = 0; i < k->nret; i++)
+            produces |= outs[i].slot == id.slot && outs[i].gen == id.gen;
+    }
+    if (!produces || k->gen != gen)
+        return 0; /* the task is gone: its outputs are being sealed */
+    uint32_t s = atomic_load(&k->state);
+    for (;;) {
+        uint32_t state = TASK_STATE(s);
+        if (k->gen != gen || state == TASK_FREE || state == TASK_CANCELLED)
+            return 0;
+        if (state == TASK_WAITING || state == TASK_QUEUED) {
+            if (!atomic_compare_exchange_weak(&k->state, &s, TASK_CANCELLED))
+                continue;
+            /* Ours now: fail the outputs; whoever dequeues it frees it. */
+            uint32_t notify[SCHED_MAX_RETURNS];
+            int n = sched_task_fail_outputs(sh, k, RAY_ECANCELLED, "task cancelled by ray_cancel",
+                                            notify);
+            for (int i = 0; i < n; i++)
+                notify_if(1, notify[i]);
+            msg_cancel m = {t, gen, 0, 0};
+            return client_send(MSG_CANCEL, &m, sizeof(m));
+        }
+        /* Running: ask it (ray_ctx_cancelled), or have its worker killed. */
+        uint32_t flag = force ? TASK_F_FORCE | TASK_F_CANCEL : TASK_F_CANCEL;
+        if (!atomic_compare_exchange_weak(&k->state, &s, s | flag))
+            continue;
+        if (!force)
+            return 0;
+        msg_cancel m = {t, gen, 1, 0};
+        return client_send(MSG_CANCEL, &m, sizeof(m));
+    }
+}
+
+RAY_API int ray_get_stats(ray_stats *out)
+{
+    int rc = client_check();
+    if (rc)
+        return rc;
+    if (!out)
+        return ray_err(RAY_EINVAL, "ray_get_stats needs an output");
+    store_stats ss;
+    store_get_stats(cl_store(), &ss);
+    sched_region *r = cl_sched()->r;
+    out->store_capacity_bytes = ss.capacity_bytes;
+    out->store_used_bytes = ss.used_bytes;
+    out->objects_live = ss.objects_live;
+    out->tasks_live = atomic_load(&r->tasks_live);
+    out->workers = atomic_load(&r->workers_alive);
+    out->actors = atomic_load(&r->actors_alive);
+    return 0;
+}

@@ -1,0 +1,120 @@
+/*
+ * client.h - the whole interface of src/client: the ray_* calls of drivers
+ * and workers, the worker loop, and the registry of functions and actor
+ * classes.  One `client` per process: its slot in the node's control
+ * region, its rings to the node service, and the references it holds.
+ */
+#ifndef RAY_CLIENT_H
+#define RAY_CLIENT_H
+
+#include "common/common.h"
+#include "sched/sched.h"
+#include "store/store.h"
+
+#include <limits.h>
+#include <pthread.h>
+
+/* ---- registry (registry.c) */
+enum { REG_FUNCTION = 1, REG_ACTOR = 2, REG_METHOD = 3 };
+typedef struct reg_entry {
+    uint64_t hash;
+    int kind;
+    char *name;
+    ray_task_fn fn;
+    ray_actor_init_fn init;
+    ray_actor_fini_fn fini;
+    ray_method_fn method;
+} reg_entry;
+const reg_entry *registry_find(uint64_t hash);
+uint64_t registry_method_hash(uint64_t cls_hash, const char *method);
+
+/* ---- the process's client state */
+enum { ROLE_NONE = 0, ROLE_DRIVER = 1, ROLE_WORKER = 2 };
+
+typedef struct client {
+    int initialized;
+    int role;
+    uint32_t slot;            /* this process's slot */
+    uint32_t kind;            /* CLIENT_* */
+    uint32_t node, num_nodes;
+    sched sh;
+    ray_ring c2s, s2c;
+    int sock;                 /* to the node service */
+    pid_t svc_pid;            /* embedded: the node service is our child */
+    char jobdir[PATH_MAX];
+    ray_config cfg;
+    pthread_mutex_t lock;     /* c2s ring and references */
+    uint64_t *holds;          /* per object slot: gen << 32 | count */
+    uint64_t holds_size;
+    ray_vec held;             /* slots this process took a reference on */
+    uint32_t next_req;
+    uint64_t spin_ns;
+    sched_client *me;
+    /* worker */
+    ray_ctx *task;            /* the running task, NULL outside one */
+    int auto_release;         /* release refs a task obtained when it returns */
+} client;
+
+extern client ray_cl;
+
+static inline sched *cl_sched(void) { return &ray_cl.sh; }
+static inline store *cl_store(void) { return &ray_cl.sh.st; }
+
+/* ---- init.c */
+int client_check(void); /* RAY_ESTATE unless initialized */
+/* Messages to the node service (lock held by the caller). */
+void *client_msg_begin(uint16_t type, uint32_t len);
+void client_msg_end(void);
+int client_send(uint16_t type, const void *payload, uint32_t len);
+/* Sends a request and waits for its MSG_REPLY; copies up to cap bytes of
+ * payload.  Returns the reply's code. */
+int client_request(uint16_t type, void *payload, uint32_t len, void *reply, uint32_t cap,
+                   uint32_t *reply_len);
+/* Returns RAY_ESYS if the node service has gone away. */
+int client_service_alive(void);
+
+/* ---- refs.c: references this process holds */
+void client_hold_new(uint32_t slot, uint32_t gen);    /* a fresh ref (count 1) */
+int client_hold_acquire(uint32_t slot, uint32_t gen); /* take one if not held */
+int client_hold_release(ray_id id);                   /* ray_release */
+void client_hold_release_all(void);                   /* task end, shutdown */
+/* Resolves a ref of this node to its live entry (RAY_EINVAL otherwise). */
+int client_lookup(ray_ref ref, ray_id *id, store_obj **o);
+
+/* ---- wait.c */
+/* Waits until `need` of the objects are ready, or one is an error when
+ * stop_on_error; returns the number ready or RAY_ETIMEDOUT / RAY_ESYS. */
+int client_wait(const uint32_t *slots, const uint32_t *gens, int n, int need,
+                int stop_on_error, uint64_t deadline_ns);
+/* Sets the calling thread's error from an ERROR object. */
+int client_object_error(uint32_t slot);
+
+/* ---- worker.c */
+_Noreturn void worker_main(void);
+/* Runs task slot t, claimed by this process.  Returns 0, or RAY_ESYS if the
+ * process must exit. */
+int worker_run_task(uint32_t t);
+void worker_block_enter(void);
+void worker_block_exit(void);
+
+/* ---- submit.c */
+/* Writes a task spec into a fresh slot; fills outs (nret refs). */
+typedef struct submit_spec {
+    int kind;
+    uint64_t fn;
+    const char *name;
+    const ray_arg *args;
+    int nargs;
+    int nret;
+    int max_retries;
+    uint32_t cpu_milli, gpu_milli;
+    const char *resources;
+    uint32_t actor;
+} submit_spec;
+int submit_build(const submit_spec *sp, uint32_t *task, ray_ref *returns, int *ready,
+                 uint32_t *err_src);
+/* Cancels the outputs of a built task that cannot be run (bad args). */
+void submit_abort(uint32_t t, int code, const char *msg);
+int resources_parse(const char *s, char *norm, size_t cap, uint32_t *cpu_milli);
+
+#endif /* RAY_CLIENT_H */

@@ -1,0 +1,199 @@
+/*
+ * submit.c - building a task: a slot with its spec, its output entries
+ * (PENDING, held by the caller and by the producer) and a hold on each ref
+ * argument, so the caller may release its refs at once.  Which way the task
+ * then goes (ready queue, node service, an actor's queue) is the caller's
+ * choice; this file only writes the spec.
+ */
+#include "client.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define MAX_VALUE_BYTES (1ull << 31) /* larger values: ray_put and pass the ref */
+
+typedef struct arg_info {
+    uint32_t slot, gen;
+    uint32_t state;
+} arg_info;
+
+static int check_args(const ray_arg *args, int nargs, arg_info *info, uint64_t *body)
+{
+    for (int i = 0; i < nargs; i++) {
+        const ray_arg *a = &args[i];
+        if (a->kind == SCHED_ARG_VAL) {
+            if (a->size && !a->data)
+                return ray_err(RAY_EINVAL, "argument %d: NULL data with size %zu", i, a->size);
+            if (a->size >= MAX_VALUE_BYTES)
+                return ray_err(RAY_EINVAL, "argument %d: a value of %zu bytes is too big to "
+                                           "copy into a task; ray_put it and pass the ref",
+                               i, a->size);
+            *body += sizeof(sched_argrec) + RAY_ALIGN_UP((uint64_t)a->size, 8);
+        } else if (a->kind == SCHED_ARG_REF) {
+            ray_id id;
+            store_obj *o;
+            int rc = client_lookup(a->ref, &id, &o);
+            if (rc)
+                return ray_err(rc, "argument %d: %s", i, ray_last_error());
+            uint32_t st = atomic_load_explicit(&o->state, memory_order_acquire);
+            if (STORE_STATE(st) == STORE_CREATED && o->creator == ray_cl.slot)
+                return ray_err(RAY_EINVAL, "argument %d: object is not sealed yet (ray_seal "
+                                           "it before passing it)", i);
+            info[i] = (arg_info){id.slot, id.gen, st};
+            *body += sizeof(sched_argrec) + sizeof(ray_id);
+        } else {
+            return ray_err(RAY_EINVAL, "argument %d was not made by ray_arg_val or "
+                                       "ray_arg_ref", i);
+        }
+    }
+    return 0;
+}
+
+static void write_args(const submit_spec *sp, const arg_info *info, uint8_t *b, uint64_t pos,
+                       int *ready, uint32_t *err_src)
+{
+    store *st = cl_store();
+    for (int i = 0; i < sp->nargs; i++) {
+        const ray_arg *a = &sp->args[i];
+        sched_argrec rec = {a->kind, 0};
+        if (a->kind == SCHED_ARG_VAL) {
+            rec.len = (uint32_t)a->size;
+            memcpy(b + pos, &rec, sizeof(rec));
+            if (a->size)
+                memcpy(b + pos + sizeof(rec), a->data, a->size);
+            pos += sizeof(rec) + RAY_ALIGN_UP((uint64_t)a->size, 8);
+            continue;
+        }
+        rec.len = sizeof(ray_id);
+        memcpy(b + pos, &rec, sizeof(rec));
+        ray_id id = store_obj_id(st, info[i].slot, ray_cl.node);
+        memcpy(b + pos + sizeof(rec), &id, sizeof(id));
+        pos += sizeof(rec) + sizeof(ray_id);
+        store_obj_ref(st, info[i].slot); /* the task holds it until it ends */
+        uint32_t s = atomic_load_explicit(&st->objs[info[i].slot].state, memory_order_acquire);
+        if (!STORE_IS_READY(s))
+            *ready = 0;
+        else if (STORE_STATE(s) == STORE_ERROR && !*err_src)
+            *err_src = info[i].slot;
+    }
+    if (sp->resources && *sp->resources)
+        memcpy(b + pos, sp->resources, strlen(sp->resources));
+}
+
+int submit_build(const submit_spec *sp, uint32_t *task, ray_ref *returns, int *ready,
+                 uint32_t *err_src)
+{
+    arg_info small[16], *info = sp->nargs <= 16 ? small : calloc((size_t)sp->nargs, sizeof(*info));
+    if (!info)
+        return ray_err(RAY_ENOMEM, "out of memory for %d arguments", sp->nargs);
+    uint64_t body = (uint64_t)sp->nret * sizeof(sched_out);
+    size_t res_len = sp->resources ? strlen(sp->resources) : 0;
+    int rc = check_args(sp->args, sp->nargs, info, &body);
+    body += res_len;
+    if (!rc && body > UINT32_MAX)
+        rc = ray_err(RAY_EINVAL, "task arguments total %llu bytes; pass big data by ref",
+                     (unsigned long long)body);
+    store *st = cl_store();
+    sched *sh = cl_sched();
+    uint32_t t = 0, body_obj = 0;
+    int nout = 0;
+    if (!rc)
+        rc = sched_task_new(sh, &t);
+    sched_task *k = t ? sched_task_at(sh, t) : NULL;
+    uint8_t *b = k ? k->body : NULL;
+    if (!rc && body > SCHED_BODY_INLINE) {
+        void *p;
+        rc = store_obj_new(st, STORE_SEALED, 1, &body_obj);
+        if (!rc && (rc = store_obj_alloc(st, body_obj, body, &p))) {
+            store_obj_unref(st, body_obj);
+            body_obj = 0;
+        }
+        if (!rc)
+            b = p;
+    }
+    sched_out *outs = (sched_out *)b;
+    for (; !rc && nout < sp->nret; nout++) {
+        uint32_t o;
+        if ((rc = store_obj_new(st, STORE_PENDING, 2, &o)))
+            break;
+        st->objs[o].task = t;
+        outs[nout] = (sched_out){o, st->objs[o].gen};
+    }
+    if (rc) { /* undo in reverse: outputs, body, slot */
+        for (int i = 0; i < nout; i++) {
+            store_obj_unref(st, outs[i].slot);
+            store_obj_unref(st, outs[i].slot);
+        }
+        if (body_obj)
+            store_obj_unref(st, body_obj);
+        if (t)
+            sched_task_free(sh, t);
+        goto out;
+    }
+    *ready = 1;
+    *err_src = 0;
+    write_args(sp, info, b, (uint64_t)sp->nret * sizeof(sched_out), ready, err_src);
+    k->fn = sp->fn;
+    k->kind = (uint16_t)sp->kind;
+    k->nargs = (uint16_t)sp->nargs;
+    k->nret = (uint16_t)sp->nret;
+    k->retries_left = (int16_t)sp->max_retries;
+    k->submitter = (uint16_t)ray_cl.slot;
+    k->res_len = (uint16_t)res_len;
+    k->body_len = (uint32_t)body;
+    k->body_obj = body_obj;
+    k->cpu_milli = sp->cpu_milli;
+    k->gpu_milli = sp->gpu_milli;
+    k->actor = sp->actor;
+    snprintf(k->name, sizeof(k->name), "%s", sp->name ? sp->name : "");
+    pthread_mutex_lock(&ray_cl.lock);
+    for (int i = 0; i < sp->nret; i++) {
+        client_hold_new(outs[i].slot, outs[i].gen);
+        returns[i] = ray_id_ref(store_obj_id(st, outs[i].slot, ray_cl.node));
+    }
+    pthread_mutex_unlock(&ray_cl.lock);
+    *task = t;
+out:
+    if (info != small)
+        free(info);
+    return rc;
+}
+
+void submit_abort(uint32_t t, int code, const char *msg)
+{
+    sched *sh = cl_sched();
+    uint32_t notify[SCHED_MAX_RETURNS];
+    sched_task *k = sched_task_at(sh, t);
+    int n = sched_task_fail_outputs(sh, k, code, msg, notify);
+    for (int i = 0; i < n; i++) {
+        msg_notify m = {notify[i], 0};
+        client_send(MSG_NOTIFY, &m, sizeof(m));
+    }
+    sched_task_dispose(sh, t);
+}
+
+/* "name:amount,..." -> validated copy; CPU and GPU may not be named here. */
+int resources_parse(const char *s, char *norm, size_t cap, uint32_t *cpu_milli)
+{
+    (void)cpu_milli;
+    size_t len = strlen(s);
+    if (len + 1 > cap || len > 1000)
+        return ray_err(RAY_EINVAL, "resources string is too long (%zu bytes)", len);
+    const char *p = s;
+    while (*p) {
+        const char *colon = strchr(p, ':');
+        const char *comma = strchr(p, ',');
+        if (!colon || (comma && comma < colon) || colon == p)
+            return ray_err(RAY_EINVAL, "resources '%s': expected name:amount,...", s);
+        if ((colon - p == 3 && !strncmp(p, "CPU", 3)) || (colon - p == 3 && !strncmp(p, "GPU", 3)))
+            return ray_err(RAY_EINVAL, "resources '%s': use num_cpus/num_gpus for CPU and GPU", s);
+        char *end;
+        double v = strtod(colon + 1, &end);
+        if (end == colon + 1 || (*end && *end != ',') || !(v >= 0) || !isfinite(v))
+            return ray_err(RAY_EINVAL, "resources '%s': bad amount after '%.*s'", s,
+                           (int)(colon - p), p);
+        p = *end ? end + 1 : end;
+    }
+    memcpy(norm, s, len + 1);
+    return 0;
+}

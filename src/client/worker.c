@@ -1,0 +1,628 @@
+/*
+ * worker.c - what a worker process does after ray_init: take tasks and run
+ * them, until the node service says exit.
+ *
+ * Pool workers take default-class tasks straight from the node's ready
+ * queue, a batch at a time when tasks are short, holding one CPU token
+ * while they run; one idle worker at a time spins on the queue, the others
+ * sleep on its event count.  Dedicated workers run the tasks the service
+ * puts in their mailbox (other resource shapes).  An actor's worker runs
+ * its init, then its calls in queue order.  A task's outputs are sealed
+ * into the store by the worker itself; the service hears only of outputs
+ * it watches.
+ */
+#define _GNU_SOURCE
+#include "client.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct ray_ctx {
+    uint32_t task;
+    sched_task *t;
+    const sched_out *outs;
+    uint32_t nret;
+    uint8_t written[SCHED_MAX_RETURNS];
+    int failed;
+    char *fail_msg;
+    void *state; /* actors */
+};
+
+static uint32_t batch_pos;   /* next batch entry to run */
+static void *actor_state;    /* what the actor's init returned */
+static uint64_t avg_task_ns; /* moving average of task run times */
+
+static inline sched_region *R(void) { return cl_sched()->r; }
+static inline int exit_asked(void)
+{
+    return atomic_load_explicit(&ray_cl.me->cmd, memory_order_relaxed) == CLIENT_CMD_EXIT;
+}
+
+/* ---- outputs */
+
+static void notify(const uint32_t *slots, int n)
+{
+    for (int i = 0; i < n; i++) {
+        msg_notify m = {slots[i], 0};
+        client_send(MSG_NOTIFY, &m, sizeof(m));
+    }
+}
+
+static int ctx_check(ray_ctx *ctx, int index)
+{
+    if (!ctx || ctx != ray_cl.task)
+        return ray_err(RAY_EINVAL, "not the running task's context");
+    if (index < 0 || (uint32_t)index >= ctx->nret)
+        return ray_err(RAY_EINVAL, "return index %d: this task has %u outputs", index, ctx->nret);
+    if (ctx->written[index])
+        return ray_err(RAY_EINVAL, "output %d was already written", index);
+    return 0;
+}
+
+RAY_API void *ray_return_alloc(ray_ctx *ctx, int index, size_t size)
+{
+    if (ctx_check(ctx, index))
+        return NULL;
+    if (size >= (1ull << 48)) {
+        ray_err(RAY_EINVAL, "output size %zu is not valid", size);
+        return NULL;
+    }
+    void *p;
+    if (store_obj_alloc(cl_store(), ctx->outs[index].slot, size, &p))
+        return NULL;
+    ctx->written[index] = 1;
+    return p;
+}
+
+RAY_API int ray_return(ray_ctx *ctx, int index, const void *data, size_t size)
+{
+    if (!data && size)
+        return ray_err(RAY_EINVAL, "ray_return: NULL data with size %zu", size);
+    void *p = ray_return_alloc(ctx, index, size);
+    if (!p)
+        return ray_err_last_code();
+    if (size)
+        memcpy(p, data, size);
+    return 0;
+}
+
+RAY_API int ray_fail(ray_ctx *ctx, const char *fmt, ...)
+{
+    if (!ctx || ctx != ray_cl.task)
+        return ray_err(RAY_EINVAL, "ray_fail outside the running task");
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt ? fmt : "(no message)", ap);
+    va_end(ap);
+    free(ctx->fail_msg);
+    ctx->fail_msg = strdup(buf);
+    ctx->failed = 1;
+    return RAY_ETASK;
+}
+
+RAY_API int ray_ctx_node(const ray_ctx *ctx)
+{
+    (void)ctx;
+    return (int)ray_cl.node;
+}
+
+RAY_API int ray_ctx_gpus(const ray_ctx *ctx, int *ids, int max)
+{
+    if (!ctx || (max > 0 && !ids) || max < 0)
+        return ray_err(RAY_EINVAL, "ray_ctx_gpus needs a context and room for the ids");
+    int n = (int)RAY_MIN(ray_cl.me->ngpus, 16u);
+    for (int i = 0; i < n && i < max; i++)
+        ids[i] = ray_cl.me->gpu_ids[i];
+    return n;
+}
+
+RAY_API int ray_ctx_cancelled(const ray_ctx *ctx)
+{
+    if (!ctx)
+        return 0;
+    return !!(atomic_load(&ctx->t->state) & TASK_F_CANCEL);
+}
+
+/* Seals (or fails) every output, then lets go of the task. */
+static void finish(ray_ctx *ctx, int rc, const char *fn_name)
+{
+    store *st = cl_store();
+    uint32_t watched[SCHED_MAX_RETURNS];
+    int n = 0;
+    if (rc != RAY_OK || ctx->failed) {
+        char buf[4200];
+        const char *msg = ctx->fail_msg;
+        if (!msg) {
+            snprintf(buf, sizeof(buf), "task %s returned %s without ray_fail (last error: %s)",
+                     fn_name, ray_errname(rc), ray_last_error());
+            msg = buf;
+        }
+        n = sched_task_fail_outputs(cl_sched(), ctx->t, RAY_ETASK, msg, watched);
+    } else {
+        for (uint32_t i = 0; i < ctx->nret; i++)
+            if (store_obj_seal(st, ctx->outs[i].slot))
+                watched[n++] = ctx->outs[i].slot;
+    }
+    free(ctx->fail_msg);
+    notify(watched, n);
+}
+
+static int resolve_args(sched_task *t, const sched_out **outs, sched_arg_view *views,
+                        ray_buf *bufs, uint32_t *err_src)
+{
+    int rc = sched_task_decode(cl_sched(), t, outs, views, NULL);
+    if (rc)
+        return rc;
+    store *st = cl_store();
+    *err_src = 0;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        if (views[i].kind == SCHED_ARG_VAL) {
+            bufs[i] = (ray_buf){views[i].data, views[i].len};
+            continue;
+        }
+        ray_id id = views[i].ref;
+        if (!id.slot || id.slot >= st->max_objects || st->objs[id.slot].gen != id.gen)
+            return ray_err(RAY_EPROTO, "argument %u names a freed object", i);
+        uint32_t s = atomic_load_explicit(&st->objs[id.slot].state, memory_order_acquire);
+        if (!STORE_IS_READY(s)) {
+            /* Actor calls wait for their arguments in queue order. */
+            uint32_t slot = id.slot, gen = id.gen;
+            rc = client_wait(&slot, &gen, 1, 1, 1, UINT64_MAX);
+            if (rc < 0)
+                return rc;
+            s = atomic_load_explicit(&st->objs[id.slot].state, memory_order_acquire);
+        }
+        if (STORE_STATE(s) == STORE_ERROR && !*err_src)
+            *err_src = id.slot;
+        bufs[i] = (ray_buf){store_obj_view(st, id.slot), st->objs[id.slot].size};
+    }
+    return 0;
+}
+
+/* Fails a task before it runs (bad body, missing function, error argument). */
+static void fail_early(uint32_t t, int code, const char *msg, uint32_t err_src)
+{
+    sched *sh = cl_sched();
+    sched_task *k = sched_task_at(sh, t);
+    uint32_t watched[SCHED_MAX_RETURNS];
+    int n = 0;
+    if (err_src) {
+        const sched_out *outs = (const sched_out *)sched_task_body(sh, k);
+        for (uint32_t i = 0; i < k->nret && i < SCHED_MAX_RETURNS; i++)
+            if (STORE_STATE(atomic_load(&cl_store()->objs[outs[i].slot].state)) == STORE_PENDING &&
+                store_obj_copy_error(cl_store(), outs[i].slot, err_src))
+                watched[n++] = outs[i].slot;
+    } else {
+        n = sched_task_fail_outputs(sh, k, code, msg, watched);
+    }
+    notify(watched, n);
+}
+
+int worker_run_task(uint32_t t)
+{
+    sched *sh = cl_sched();
+    sched_task *k = sched_task_at(sh, t);
+    sched_arg_view vsmall[16], *views = vsmall;
+    ray_buf bsmall[16], *bufs = bsmall;
+    if (k->nargs > 16) {
+        views = calloc(k->nargs, sizeof(*views));
+        bufs = calloc(k->nargs, sizeof(*bufs));
+    }
+    ray_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.task = t;
+    ctx.t = k;
+    ctx.nret = k->nret;
+    ctx.state = actor_state;
+    uint32_t err_src = 0;
+    const reg_entry *e = NULL;
+    int rc = (!views || !bufs) ? ray_err(RAY_ENOMEM, "out of memory for arguments")
+                               : resolve_args(k, &ctx.outs, views, bufs, &err_src);
+    if (!rc && !err_src) {
+        e = registry_find(k->fn);
+        int want = k->kind == TASK_ACTOR_CALL ? REG_METHOD : REG_FUNCTION;
+        if (!e || e->kind != want)
+            rc = ray_err(RAY_ENOFUNC, "%s '%s' is not registered in worker pid %d (built from "
+                                      "another executable?)",
+                         want == REG_METHOD ? "method" : "function", k->name, (int)getpid());
+    }
+    if (rc || err_src) {
+        fail_early(t, rc, ray_last_error(), err_src);
+    } else {
+        uint64_t t0 = ray_now_ns();
+        ray_ctx *outer = ray_cl.task;
+        ray_cl.task = &ctx;
+        if (k->kind == TASK_ACTOR_CALL)
+            rc = e->method(&ctx, actor_state, bufs, k->nargs);
+        else
+            rc = e->fn(&ctx, bufs, k->nargs);
+        ray_cl.task = outer;
+        finish(&ctx, rc, k->name);
+        uint64_t dt = ray_now_ns() - t0;
+        avg_task_ns = avg_task_ns ? (avg_task_ns * 7 + dt) / 8 : dt;
+        if (ray_cl.auto_release)
+            client_hold_release_all();
+    }
+    if (views != vsmall)
+        free(views);
+    if (bufs != bsmall)
+        free(bufs);
+    atomic_store_explicit(&ray_cl.me->current, 0, memory_order_release);
+    sched_task_dispose(sh, t);
+    return 0;
+}
+
+/* QUEUED -> RUNNING by this process; a cancelled task is disposed of. */
+static int claim(uint32_t t)
+{
+    sched *sh = cl_sched();
+    sched_task *k = sched_task_at(sh, t);
+    uint32_t s = TASK_QUEUED;
+    atomic_store_explicit(&ray_cl.me->current, t, memory_order_relaxed);
+    if (atomic_compare_exchange_strong(&k->state, &s, TASK_MAKE(TASK_RUNNING, ray_cl.slot)))
+        return 1;
+    atomic_store_explicit(&ray_cl.me->current, 0, memory_order_relaxed);
+    if (TASK_STATE(s) == TASK_CANCELLED)
+        sched_task_dispose(sh, t);
+    else
+        ray_warn("worker", "task slot %u in a queue is in state %u; skipped", t, s);
+    return 0;
+}
+
+/* ---- lending the CPU while blocked */
+
+static int32_t lent;
+
+void worker_block_enter(void)
+{
+    sched *sh = cl_sched();
+    sched_client *me = ray_cl.me;
+    /* Tasks taken but not started go back: another worker runs them (one
+     * may be what this task waits for). */
+    uint32_t n = me->batch_n, from = batch_pos + 1;
+    if (ray_cl.kind == CLIENT_POOL && from < n) {
+        sched_queue_push_front(sh, &sh->r->ready, &me->batch[from], n - from);
+        for (uint32_t i = from; i < n; i++)
+            me->batch[i] = 0;
+        me->batch_n = from;
+        ray_evc_signal(&sh->r->ready.evc, (int)(n - from));
+    }
+    atomic_store(&me->state, CLIENT_BLOCKED);
+    lent = atomic_exchange(&me->cpu_held, 0);
+    sched_cpu_put(sh, lent);
+    msg_wait m = {MSG_WAIT_BLOCKED, 0};
+    client_send(MSG_WAIT, &m, sizeof(m));
+}
+
+void worker_block_exit(void)
+{
+    sched *sh = cl_sched();
+    /* Take the CPU back even if that overcommits the node for a while: the
+     * pool gives it back when its current tasks end. */
+    atomic_fetch_sub(&sh->r->cpu_avail, lent);
+    atomic_store(&ray_cl.me->cpu_held, lent);
+    atomic_store(&ray_cl.me->state, CLIENT_RUNNING);
+    client_send(MSG_UNBLOCKED, NULL, 0);
+}
+
+/* ---- pool workers */
+
+static uint32_t batch_size(uint32_t len)
+{
+    if (avg_task_ns > 20000)
+        return 1; /* long tasks: take one, leave the rest to idle workers */
+    double cpus = R()->total_cpus > 1 ? R()->total_cpus : 1;
+    uint32_t k = (uint32_t)(len / (2 * cpus));
+    return RAY_MAX(1u, RAY_MIN(k, (uint32_t)SCHED_BATCH_MAX));
+}
+
+static int token_take(void)
+{
+    if (atomic_load_explicit(&R()->cpu_wanted, memory_order_relaxed))
+        return 0; /* the service gathers CPU for an actor or a bigger task */
+    if (!sched_cpu_try(cl_sched(), 1000))
+        return 0;
+    atomic_store(&ray_cl.me->cpu_held, 1000);
+    return 1;
+}
+
+static void token_put(void)
+{
+    int32_t held = atomic_exchange(&ray_cl.me->cpu_held, 0);
+    sched_cpu_put(cl_sched(), held);
+}
+
+static void token_wait(void)
+{
+    sched_region *r = R();
+    uint32_t seq = ray_evc_prepare(&r->cpu_evc);
+    if ((atomic_load(&r->cpu_avail) >= 1000 && !atomic_load(&r->cpu_wanted)) || exit_asked() ||
+        !atomic_load(&r->ready.len)) {
+        ray_evc_cancel(&r->cpu_evc);
+        return;
+    }
+    ray_evc_wait(&r->cpu_evc, seq, ray_now_ns() + 100000000ULL);
+}
+
+/* Spins for work if no other worker does, else sleeps.  Sleeping workers
+ * hold no CPU token. */
+static void pool_wait(void)
+{
+    sched_region *r = R();
+    uint32_t zero = 0;
+    if (atomic_compare_exchange_strong(&r->spinners, &zero, 1)) {
+        uint64_t end = ray_now_ns() + ray_cl.spin_ns;
+        for (unsigned i = 1;; i++) {
+            if (atomic_load_explicit(&r->ready.len, memory_order_acquire) || exit_asked())
+                break;
+            if (!(i & 63)) {
+                if (ray_now_ns() >= end || atomic_load(&r->cpu_wanted))
+                    break;
+                sched_yield();
+            }
+            ray_cpu_relax();
+        }
+        atomic_store(&r->spinners, 0);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load(&r->ready.len))
+            return;
+    }
+    if (atomic_load(&ray_cl.me->cpu_held))
+        token_put();
+    atomic_store(&ray_cl.me->state, CLIENT_IDLE);
+    uint32_t seq = ray_evc_prepare(&r->ready.evc);
+    if (atomic_load(&r->ready.len) || exit_asked()) {
+        ray_evc_cancel(&r->ready.evc);
+        return;
+    }
+    fflush(NULL); /* what tasks printed shows up when the worker goes idle */
+    ray_evc_wait(&r->ready.evc, seq, ray_now_ns() + 1000000000ULL);
+}
+
+static void run_batch(uint32_t n)
+{
+    sched_client *me = ray_cl.me;
+    atomic_store(&me->state, CLIENT_RUNNING);
+    for (batch_pos = 0; batch_pos < me->batch_n; batch_pos++) {
+        uint32_t t = me->batch[batch_pos];
+        if (t && claim(t))
+            worker_run_task(t);
+        me->batch[batch_pos] = 0;
+    }
+    (void)n;
+    me->batch_n = 0;
+    batch_pos = 0;
+    atomic_store(&me->last_active_ns, ray_now_ns());
+}
+
+static void pool_loop(void)
+{
+    sched *sh = cl_sched();
+    sched_region *r = sh->r;
+    sched_client *me = ray_cl.me;
+    ray_cl.auto_release = 1;
+    while (!exit_asked()) {
+        uint32_t len = atomic_load_explicit(&r->ready.len, memory_order_acquire);
+        if (!len) {
+            pool_wait();
+            continue;
+        }
+        if (!atomic_load(&me->cpu_held) && !token_take()) {
+            token_wait();
+            continue;
+        }
+        uint32_t n = sched_queue_pop(sh, &r->ready, me->batch, &me->batch_n, batch_size(len));
+        if (!n)
+            continue;
+        /* More waiting and nobody spinning: wake one more worker. */
+        if (atomic_load(&r->ready.len) && !atomic_load(&r->spinners))
+            ray_evc_signal(&r->ready.evc, 1);
+        run_batch(n);
+        if (atomic_load(&r->cpu_avail) < 0 || atomic_load(&r->cpu_wanted))
+            token_put(); /* pay back CPU lent twice, or let the service gather it */
+    }
+}
+
+/* ---- dedicated workers: tasks of other shapes, from the mailbox */
+
+static void mailbox_wait(sched_queue *q)
+{
+    uint64_t end = ray_now_ns() + ray_cl.spin_ns;
+    for (unsigned i = 1; !atomic_load(&q->len) && !exit_asked(); i++) {
+        if (!(i & 63) && ray_now_ns() >= end) {
+            atomic_store(&ray_cl.me->state, CLIENT_IDLE);
+            uint32_t seq = ray_evc_prepare(&q->evc);
+            if (atomic_load(&q->len) || exit_asked()) {
+                ray_evc_cancel(&q->evc);
+                return;
+            }
+            fflush(NULL);
+            ray_evc_wait(&q->evc, seq, ray_now_ns() + 1000000000ULL);
+            return;
+        }
+        ray_cpu_relax();
+    }
+}
+
+static void set_gpu_env(void)
+{
+    sched_client *me = ray_cl.me;
+    if (!me->ngpus)
+        return;
+    char buf[128];
+    size_t k = 0;
+    for (uint32_t i = 0; i < me->ngpus && i < 16 && k < sizeof(buf) - 8; i++)
+        k += (size_t)snprintf(buf + k, sizeof(buf) - k, "%s%u", i ? "," : "", me->gpu_ids[i]);
+    ray_env_set("CUDA_VISIBLE_DEVICES", buf);
+}
+
+static void dedicated_loop(void)
+{
+    sched *sh = cl_sched();
+    sched_client *me = ray_cl.me;
+    ray_cl.auto_release = 1;
+    while (!exit_asked()) {
+        uint32_t n = sched_queue_pop(sh, &me->mailbox, me->batch, &me->batch_n, 1);
+        if (!n) {
+            mailbox_wait(&me->mailbox);
+            continue;
+        }
+        uint32_t t = me->batch[0];
+        sched_task *k = sched_task_at(sh, t);
+        msg_task done = {t, k->gen};
+        atomic_store(&me->state, CLIENT_RUNNING);
+        set_gpu_env();
+        batch_pos = 0;
+        if (claim(t))
+            worker_run_task(t);
+        me->batch[0] = 0;
+        me->batch_n = 0;
+        atomic_store(&me->state, CLIENT_IDLE);
+        client_send(MSG_DONE, &done, sizeof(done));
+    }
+}
+
+/* ---- actors */
+
+static void actor_fail_calls(sched_actor *a, const uint32_t *ts, uint32_t n)
+{
+    const char *msg = "actor is dead";
+    char buf[512];
+    if (a->err_obj) {
+        store_obj *o = store_obj_at(cl_store(), a->err_obj);
+        snprintf(buf, sizeof(buf), "%.*s", (int)RAY_MIN(o->size, 500),
+                 (const char *)store_obj_view(cl_store(), a->err_obj));
+        msg = buf;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t s = TASK_QUEUED;
+        sched_task *k = sched_task_at(cl_sched(), ts[i]);
+        if (!ts[i] || !atomic_compare_exchange_strong(&k->state, &s, TASK_CANCELLED)) {
+            if (ts[i] && TASK_STATE(s) == TASK_CANCELLED)
+                sched_task_dispose(cl_sched(), ts[i]);
+            continue;
+        }
+        fail_early(ts[i], RAY_EACTOR, msg, 0);
+        sched_task_dispose(cl_sched(), ts[i]);
+    }
+}
+
+static void *actor_init(sched_actor *a, const reg_entry **cls)
+{
+    sched *sh = cl_sched();
+    uint32_t t = a->create_task;
+    sched_task *k = sched_task_at(sh, t);
+    const sched_out *outs;
+    sched_arg_view vsmall[16], *views = k->nargs > 16 ? calloc(k->nargs, sizeof(*views)) : vsmall;
+    ray_buf bsmall[16], *bufs = k->nargs > 16 ? calloc(k->nargs, sizeof(*bufs)) : bsmall;
+    uint32_t err_src = 0;
+    void *state = NULL;
+    ray_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.task = t;
+    ctx.t = k;
+    int rc = (!views || !bufs) ? ray_err(RAY_ENOMEM, "out of memory")
+                               : resolve_args(k, &outs, views, bufs, &err_src);
+    *cls = registry_find(a->cls);
+    char msg[4200];
+    if (!rc && err_src) {
+        client_object_error(err_src);
+        rc = RAY_ETASK;
+    }
+    if (!rc && (!*cls || (*cls)->kind != REG_ACTOR))
+        rc = ray_err(RAY_ENOFUNC, "actor class '%s' is not registered in pid %d", k->name,
+                     (int)getpid());
+    if (!rc) {
+        ray_cl.task = &ctx;
+        state = (*cls)->init(&ctx, bufs, k->nargs);
+        ray_cl.task = NULL;
+        if (ctx.failed || !state) {
+            snprintf(msg, sizeof(msg), "actor %s init failed: %s", k->name,
+                     ctx.fail_msg ? ctx.fail_msg : "init returned NULL");
+            if (state && (*cls)->fini)
+                (*cls)->fini(state);
+            state = NULL;
+            rc = RAY_EACTOR;
+        }
+    } else {
+        snprintf(msg, sizeof(msg), "actor %s cannot start: %s", k->name, ray_last_error());
+        rc = RAY_EACTOR;
+    }
+    free(ctx.fail_msg);
+    if (views != vsmall)
+        free(views);
+    if (bufs != bsmall)
+        free(bufs);
+    size_t mlen = rc ? strlen(msg) : 0;
+    pthread_mutex_lock(&ray_cl.lock);
+    msg_actor_started *m = client_msg_begin(MSG_ACTOR_STARTED, (uint32_t)(sizeof(*m) + mlen));
+    if (m) {
+        m->slot = ray_cl.me->actor;
+        m->gen = a->gen;
+        m->code = rc;
+        m->msg_len = (uint32_t)mlen;
+        memcpy(m->msg, msg, mlen);
+        client_msg_end();
+    }
+    pthread_mutex_unlock(&ray_cl.lock);
+    return state;
+}
+
+static void actor_loop(void)
+{
+    sched *sh = cl_sched();
+    sched_client *me = ray_cl.me;
+    sched_actor *a = sched_actor_at(sh, me->actor);
+    const reg_entry *cls = NULL;
+    ray_cl.auto_release = 0; /* an actor's state may keep refs across calls */
+    void *state = actor_init(a, &cls);
+    actor_state = state;
+    while (state && !exit_asked() && atomic_load(&a->state) != ACTOR_DEAD) {
+        uint32_t n = sched_queue_pop(sh, &a->calls, me->batch, &me->batch_n, SCHED_BATCH_MAX);
+        if (!n) {
+            mailbox_wait(&a->calls);
+            continue;
+        }
+        atomic_store(&me->state, CLIENT_RUNNING);
+        for (batch_pos = 0; batch_pos < me->batch_n; batch_pos++) {
+            uint32_t t = me->batch[batch_pos];
+            if (atomic_load(&a->state) == ACTOR_DEAD) {
+                actor_fail_calls(a, &me->batch[batch_pos], me->batch_n - batch_pos);
+                break;
+            }
+            if (t && claim(t))
+                worker_run_task(t);
+            me->batch[batch_pos] = 0;
+        }
+        me->batch_n = 0;
+    }
+    if (state && cls && cls->fini && !atomic_exchange(&a->fini_done, 1))
+        cls->fini(state);
+    msg_actor m = {me->actor, a->gen};
+    client_send(MSG_ACTOR_EXIT, &m, sizeof(m));
+    /* Wait for the service's word so no call is left half-handled. */
+    while (!exit_asked()) {
+        uint32_t seq = atomic_load(&me->doorbell);
+        if (exit_asked())
+            break;
+        ray_futex_wait(&me->doorbell, seq, ray_now_ns() + 200000000ULL);
+        if (client_service_alive())
+            break;
+    }
+}
+
+_Noreturn void worker_main(void)
+{
+    ray_debug("worker", "worker slot %u kind %u started", ray_cl.slot, ray_cl.kind);
+    switch (ray_cl.kind) {
+    case CLIENT_DEDICATED: dedicated_loop(); break;
+    case CLIENT_ACTOR: actor_loop(); break;
+    default: pool_loop(); break;
+    }
+    if (atomic_load(&ray_cl.me->cpu_held))
+        token_put();
+    fflush(NULL);
+    _exit(0);
+}
