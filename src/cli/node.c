@@ -1,0 +1,422 @@
+/*
+ * node.c - the node service: one per node, run by `ray-mpi` on every rank
+ * or by an embedded driver in a forked child.  It makes the job directory,
+ * the control region and the arena, starts the worker pool, then runs one
+ * event loop: messages from the rings (sched_service_poll), and through
+ * epoll the sockets of its processes (hello, gone), signals (a child died,
+ * we are asked to stop) and its eventfd doorbell.  When the driver leaves,
+ * it asks every worker and actor to finish, kills what does not, and
+ * removes everything it made.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include "sched/sched.h"
+#include "topo/topo.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { EV_SIGNAL = 1, EV_DOORBELL = 2, EV_CLIENT = 3, EV_DRIVER = 4 };
+#define EV(type, slot) (((uint64_t)(type) << 32) | (uint32_t)(slot))
+
+typedef struct node {
+    const node_args *a;
+    ray_config cfg;
+    sched_service *svc;
+    int ep, sigfd;
+    int *socks;           /* per client slot: its socket, -1 */
+    uint32_t nsocks;
+    int driver_fd;        /* before its hello */
+    pid_t driver_pid;     /* ray-mpi: our child */
+    int driver_status;
+    int driver_exited;
+    int stopping;
+    uint64_t stop_ns;
+    int start_rc;         /* error to give the driver in its welcome */
+    char start_msg[512];
+    char jobdir[PATH_MAX];
+    pthread_t prefault;
+    int prefault_running;
+    _Atomic int prefault_stop;
+} node;
+
+static void *prefault_main(void *arg)
+{
+    node *n = arg;
+    store_prefault(&sched_service_shm(n->svc)->st, &n->prefault_stop);
+    return NULL;
+}
+
+static void on_spawn(void *arg, uint32_t slot, int sock, pid_t pid)
+{
+    node *n = arg;
+    (void)pid;
+    if (slot >= n->nsocks) {
+        close(sock);
+        return;
+    }
+    n->socks[slot] = sock;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_CLIENT, slot)};
+    epoll_ctl(n->ep, EPOLL_CTL_ADD, sock, &ev);
+}
+
+static void drop_socket(node *n, int fd)
+{
+    epoll_ctl(n->ep, EPOLL_CTL_DEL, fd, NULL);
+    close(fd);
+}
+
+static void begin_stop(node *n, const char *why)
+{
+    if (n->stopping)
+        return;
+    ray_debug("node", "stopping: %s", why);
+    n->stopping = 1;
+    n->stop_ns = ray_now_ns();
+    sched_service_shutdown(n->svc, 0);
+}
+
+static void welcome(node *n, int fd, int code, uint32_t slot)
+{
+    sock_welcome w;
+    memset(&w, 0, sizeof(w));
+    w.code = code;
+    w.slot = slot;
+    w.node = n->a->node;
+    w.num_nodes = n->a->num_nodes;
+    if (code) {
+        snprintf(w.msg, sizeof(w.msg), "%s", n->start_rc ? n->start_msg : ray_last_error());
+        ray_sock_send(fd, SOCK_WELCOME, &w, sizeof(w), NULL, 0);
+        return;
+    }
+    sched_service_client_info(n->svc, slot, &w.kind, &w.actor);
+    w.ctl_size = sched_service_ctl_size(n->svc);
+    w.arena_size = sched_service_arena_size(n->svc);
+    snprintf(w.jobdir, sizeof(w.jobdir), "%.255s", n->jobdir);
+    int fds[3] = {sched_service_ctl_fd(n->svc), sched_service_arena_fd(n->svc),
+                  sched_service_efd(n->svc)};
+    ray_sock_send(fd, SOCK_WELCOME, &w, sizeof(w), fds, 3);
+}
+
+/* A frame (or EOF) on a process's socket. */
+static void on_socket(node *n, int type, uint32_t slot)
+{
+    int fd = type == EV_DRIVER ? n->driver_fd : n->socks[slot];
+    if (fd < 0)
+        return;
+    sock_hello h;
+    uint16_t t;
+    uint32_t len;
+    int nfds = 0;
+    int rc = ray_sock_recv(fd, &t, &h, sizeof(h), &len, NULL, &nfds, ray_now_ns());
+    if (rc == RAY_ETIMEDOUT)
+        return;
+    if (rc == 1 || rc < 0 || t == SOCK_BYE) {
+        drop_socket(n, fd);
+        if (type == EV_DRIVER) {
+            n->driver_fd = -1;
+            begin_stop(n, "driver closed its socket before hello");
+            return;
+        }
+        n->socks[slot] = -1;
+        uint32_t kind, actor;
+        sched_service_client_info(n->svc, slot, &kind, &actor);
+        if (kind == CLIENT_DRIVER) {
+            sched_service_client_gone(n->svc, slot, 0);
+            begin_stop(n, t == SOCK_BYE ? "ray_shutdown" : "driver left");
+        }
+        return;
+    }
+    if (t != SOCK_HELLO || len != sizeof(h) || h.version != SCHED_PROTO_VERSION) {
+        ray_warn("node", "unexpected frame (type %u, %u bytes) on a process socket", t, len);
+        return;
+    }
+    /* A socket pair's credentials are its creator's, so they say nothing:
+     * a worker is known by the socket we gave it, the driver by its word. */
+    int pid = h.pid;
+    uint32_t got;
+    if (type == EV_DRIVER) {
+        if (n->start_rc || n->stopping) {
+            welcome(n, fd, n->start_rc ? n->start_rc : RAY_ESTATE, 0);
+            return;
+        }
+        rc = sched_service_client_add(n->svc, CLIENT_DRIVER, pid, 0, &got);
+        if (rc) {
+            welcome(n, fd, rc, 0);
+            return;
+        }
+        epoll_ctl(n->ep, EPOLL_CTL_DEL, fd, NULL);
+        n->socks[got] = fd;
+        n->driver_fd = -1;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_CLIENT, got)};
+        epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &ev);
+        welcome(n, fd, 0, got);
+        return;
+    }
+    rc = sched_service_client_add(n->svc, h.kind, pid, slot, &got);
+    if (rc)
+        ray_warn("node", "process on slot %u: %s", slot, ray_last_error());
+    welcome(n, fd, rc, slot);
+}
+
+static void reap(node *n)
+{
+    for (;;) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid <= 0)
+            return;
+        if (pid == n->driver_pid) {
+            n->driver_status = st;
+            n->driver_exited = 1;
+            begin_stop(n, "driver exited");
+            continue;
+        }
+        sched_service_child_exit(n->svc, pid, st);
+    }
+}
+
+static void on_signal(node *n)
+{
+    struct signalfd_siginfo si;
+    while (read(n->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGCHLD) {
+            reap(n);
+            continue;
+        }
+        ray_info("node", "signal %u (%s): stopping the job", si.ssi_signo,
+                 strsignal((int)si.ssi_signo));
+        if (n->driver_pid > 0 && !n->driver_exited)
+            kill(n->driver_pid, (int)si.ssi_signo);
+        begin_stop(n, "signal");
+    }
+}
+
+static int spawn_driver(node *n)
+{
+    int sock;
+    pid_t pid;
+    int rc = sched_spawn_driver(n->a->exe, n->a->argv, &sock, &pid);
+    if (rc)
+        return rc;
+    n->driver_pid = pid;
+    n->driver_fd = sock;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_DRIVER, 0)};
+    epoll_ctl(n->ep, EPOLL_CTL_ADD, sock, &ev);
+    return 0;
+}
+
+static int setup(node *n)
+{
+    topo_node t;
+    double cpus, gpus;
+    uint64_t store_bytes;
+    uint32_t max_workers;
+    int rc = topo_detect(&t);
+    if (!rc)
+        rc = topo_resolve(&n->cfg, &t, &cpus, &gpus, &store_bytes, &max_workers);
+    if (rc)
+        return rc;
+    n->cfg.object_store_memory = store_bytes;
+    n->cfg.max_workers = max_workers;
+    if ((rc = ray_jobdir_create(n->cfg.tmpdir, n->jobdir, sizeof(n->jobdir))))
+        return rc;
+    uint16_t tag = 0;
+    while (!tag)
+        if (getrandom(&tag, sizeof(tag), 0) != sizeof(tag))
+            tag = (uint16_t)(getpid() ^ ray_now_ns());
+    sched_service_opts o = {&n->cfg, cpus, gpus, n->cfg.resources, n->a->node,
+                            n->a->num_nodes, n->a->exe, n->a->argv, tag};
+    if ((rc = sched_service_create(&o, &n->svc)))
+        return rc;
+    ray_info("node", "%g CPUs (%s), %g GPUs (%s), object store %.2f GB (%s), job directory %s",
+             cpus, n->cfg.num_cpus_auto ? t.cpus_from : "RAY_MPI_NUM_CPUS", gpus,
+             n->cfg.num_gpus_auto ? t.gpus_from : "RAY_MPI_NUM_GPUS", store_bytes / 1e9,
+             n->cfg.object_store_memory_auto ? t.memory_from : "setting", n->jobdir);
+    sched_service_on_spawn(n->svc, on_spawn, n);
+    n->nsocks = (uint32_t)n->cfg.max_workers + 16;
+    n->socks = malloc(n->nsocks * sizeof(int));
+    if (!n->socks)
+        return ray_err(RAY_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < n->nsocks; i++)
+        n->socks[i] = -1;
+    if (n->cfg.prefault && pthread_create(&n->prefault, NULL, prefault_main, n) == 0)
+        n->prefault_running = 1;
+    return 0;
+}
+
+static int setup_events(node *n)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < RAY_ARRAY_SIZE(sigs); i++)
+        sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    n->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    n->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (n->sigfd < 0 || n->ep < 0)
+        return ray_err_sys("signalfd/epoll");
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(EV_SIGNAL, 0)};
+    epoll_ctl(n->ep, EPOLL_CTL_ADD, n->sigfd, &ev);
+    return 0;
+}
+
+static void handle_events(node *n, int timeout_ms)
+{
+    struct epoll_event evs[64];
+    int k = epoll_wait(n->ep, evs, 64, timeout_ms);
+    for (int i = 0; i < k; i++) {
+        uint32_t type = (uint32_t)(evs[i].data.u64 >> 32), slot = (uint32_t)evs[i].data.u64;
+        if (type == EV_SIGNAL)
+            on_signal(n);
+        else if (type == EV_DOORBELL) {
+            uint64_t v;
+            ssize_t r = read(sched_service_efd(n->svc), &v, sizeof(v));
+            (void)r;
+        } else
+            on_socket(n, (int)type, slot);
+    }
+}
+
+static int loop_done(node *n)
+{
+    if (!n->stopping)
+        return 0;
+    int children = sched_service_children(n->svc);
+    if (n->driver_pid > 0 && !n->driver_exited)
+        children++;
+    if (!children)
+        return 1;
+    double grace = n->cfg.shutdown_timeout_s;
+    if (ray_now_ns() - n->stop_ns > (uint64_t)(grace * 1e9)) {
+        sched_service_shutdown(n->svc, 1);
+        if (n->driver_pid > 0 && !n->driver_exited)
+            kill(n->driver_pid, SIGKILL);
+    }
+    return 0;
+}
+
+static void run(node *n)
+{
+    sched *sh = sched_service_shm(n->svc);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(EV_DOORBELL, 0)};
+    epoll_ctl(n->ep, EPOLL_CTL_ADD, sched_service_efd(n->svc), &ev);
+    uint64_t next_tick = 0, spin_ns = 20000;
+    unsigned busy = 0;
+    while (!loop_done(n)) {
+        int msgs = sched_service_poll(n->svc);
+        uint64_t now = ray_now_ns();
+        if (now >= next_tick) {
+            next_tick = now + (uint64_t)sched_service_tick(n->svc) * 1000000ULL;
+            handle_events(n, 0);
+        }
+        if (msgs) {
+            if (!(++busy & 63))
+                handle_events(n, 0);
+            continue;
+        }
+        /* Idle: spin a little (a reply is often one message away), then
+         * announce sleep, look once more, and sleep in epoll. */
+        uint64_t end = now + spin_ns;
+        while (ray_now_ns() < end && !(msgs = sched_service_poll(n->svc)))
+            ray_cpu_relax();
+        if (msgs)
+            continue;
+        atomic_store(&sh->r->svc_sleeping, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (sched_service_poll(n->svc)) {
+            atomic_store(&sh->r->svc_sleeping, 0);
+            continue;
+        }
+        int64_t wait_ms = (int64_t)((next_tick - ray_now_ns()) / 1000000ULL);
+        handle_events(n, n->stopping ? 10 : (int)RAY_MAX(wait_ms, 1));
+        atomic_store(&sh->r->svc_sleeping, 0);
+    }
+}
+
+static void teardown(node *n)
+{
+    if (n->prefault_running) {
+        atomic_store(&n->prefault_stop, 1);
+        pthread_join(n->prefault, NULL);
+    }
+    for (uint32_t i = 0; n->socks && i < n->nsocks; i++)
+        if (n->socks[i] >= 0)
+            close(n->socks[i]);
+    free(n->socks);
+    if (n->driver_fd >= 0)
+        close(n->driver_fd);
+    sched_service_destroy(n->svc);
+    if (n->jobdir[0])
+        ray_jobdir_remove(n->jobdir);
+    if (n->ep >= 0)
+        close(n->ep);
+    if (n->sigfd >= 0)
+        close(n->sigfd);
+}
+
+int node_service_main(const node_args *a)
+{
+    node n;
+    memset(&n, 0, sizeof(n));
+    n.a = a;
+    n.cfg = *a->cfg;
+    n.ep = n.sigfd = -1;
+    n.driver_fd = a->driver_sock;
+    ray_log_node = (int)a->node;
+    int rc = setup_events(&n);
+    if (!rc)
+        rc = setup(&n);
+    if (!rc)
+        rc = sched_service_start_pool(n.svc);
+    if (rc) {
+        n.start_rc = rc;
+        snprintf(n.start_msg, sizeof(n.start_msg), "node %u: %s", a->node, ray_last_error());
+        ray_error("node", "%s", n.start_msg);
+        if (n.driver_fd >= 0 && n.ep >= 0) {
+            /* Tell the driver why, then stop. */
+            welcome(&n, n.driver_fd, rc, 0);
+        }
+        if (n.svc)
+            sched_service_shutdown(n.svc, 1);
+        n.stopping = 1;
+        n.stop_ns = ray_now_ns();
+        while (n.svc && sched_service_children(n.svc) && ray_now_ns() - n.stop_ns < 5000000000ULL) {
+            handle_events(&n, 10);
+        }
+        teardown(&n);
+        return 1;
+    }
+    if (a->driver_sock >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_DRIVER, 0)};
+        epoll_ctl(n.ep, EPOLL_CTL_ADD, a->driver_sock, &ev);
+    } else if ((rc = spawn_driver(&n))) {
+        fprintf(stderr, "ray-mpi: node %u: %s\n", a->node, ray_last_error());
+        sched_service_shutdown(n.svc, 1);
+        n.stopping = 1;
+        n.stop_ns = ray_now_ns();
+        while (sched_service_children(n.svc) && ray_now_ns() - n.stop_ns < 5000000000ULL)
+            handle_events(&n, 10);
+        teardown(&n);
+        return 127;
+    }
+    run(&n);
+    teardown(&n);
+    if (a->driver_sock >= 0)
+        return 0;
+    if (WIFEXITED(n.driver_status))
+        return WEXITSTATUS(n.driver_status);
+    return 128 + (WIFSIGNALED(n.driver_status) ? WTERMSIG(n.driver_status) : 0);
+}
