@@ -48,9 +48,13 @@ int ray_err_last_code(void) { return last_code; }
 static int err_vset(int code, const char *fmt, va_list ap, int with_errno)
 {
     int saved = errno;
-    int n = vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
-    if (with_errno && n >= 0 && (size_t)n < sizeof(last_msg))
-        snprintf(last_msg + n, sizeof(last_msg) - (size_t)n, ": %s", strerror(saved));
+    /* Format aside: the arguments may point into last_msg (a caller adding
+     * context to ray_last_error()). */
+    char buf[RAY_ERR_MSG_MAX];
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    if (with_errno && n >= 0 && (size_t)n < sizeof(buf))
+        snprintf(buf + n, sizeof(buf) - (size_t)n, ": %s", strerror(saved));
+    memcpy(last_msg, buf, sizeof(buf));
     last_code = code;
     ray_debug("api", "%s: %s", ray_errname(code), last_msg);
     errno = saved;
@@ -77,7 +81,8 @@ int ray_err_sys(const char *fmt, ...)
 
 int ray_err_set(int code, const char *msg)
 {
-    snprintf(last_msg, sizeof(last_msg), "%s", msg ? msg : "");
+    if (msg != last_msg)
+        snprintf(last_msg, sizeof(last_msg), "%s", msg ? msg : "");
     last_code = code;
     return code;
 }
