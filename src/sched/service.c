@@ -784,9 +784,7 @@ static void on_actor_started(sched_service *svc, uint32_t from, const msg_actor_
 
 static void on_actor_exit(sched_service *svc, uint32_t from)
 {
-    sched_client *sc = sched_client_at(&svc->sh, from);
-    atomic_store(&sc->cmd, CLIENT_CMD_EXIT);
-    wake(svc, from);
+    tell_exit(svc, from); /* its fini ran: it may go */
 }
 
 /* ------------------------------------------------------------ messages */
