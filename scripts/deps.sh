@@ -1,0 +1,16 @@
+# deps.sh - sourced by the other scripts: installs the Debian 12 packages
+# ray-mpi needs to build and test, only those missing.
+RAY_DEB_PACKAGES="build-essential autoconf automake libtool pkg-config libhwloc-dev hwloc"
+
+ray_install_deps() {
+    missing=""
+    for p in $RAY_DEB_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    echo "installing:$missing"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+}

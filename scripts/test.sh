@@ -1,0 +1,17 @@
+#!/bin/sh
+# test.sh - on a fresh Debian 12 machine: install what is missing, build
+# ray-mpi and run every test.  Ends with the line "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+ray_install_deps || exit 1
+[ -x configure ] || ./autogen.sh >/dev/null || exit 1
+mkdir -p _build
+cd _build
+[ -f Makefile ] || ../configure -q --enable-developer || exit 1
+make -j"$(nproc)" >/dev/null || { make; exit 1; }
+make -j"$(nproc)" check
+status=$?
+# The last line of the run, whatever make printed after its own summary.
+sh ../tests/summary.sh test-suite.log
+exit $status
