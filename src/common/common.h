@@ -191,7 +191,7 @@ int ray_id_format(ray_id id, char *buf, size_t size);
 /* 64-bit FNV-1a: names of functions, classes and methods on the wire. */
 static inline uint64_t ray_hash64(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 14695981039346656037ULL;
     for (; *s; s++)
         h = (h ^ (uint8_t)*s) * 1099511628211ULL;
     return h ? h : 1;
@@ -321,13 +321,13 @@ typedef struct ray_ring_hdr {
 typedef struct ray_msg_hdr {
     uint32_t len;  /* whole record, header included, multiple of 8 */
     uint16_t type;
-    uint16_t flags;
+    uint16_t pad;  /* bytes after the payload that round len up (0..7) */
 } ray_msg_hdr;
 #define RAY_MSG_PAD 0xffff
 typedef struct ray_ring {
     ray_ring_hdr *hdr;
     uint8_t *data;
-    uint64_t mask;
+    uint64_t mask;   /* size - 1, fixed at attach: the shared header is not trusted */
     uint64_t cached; /* producer: last seen head; consumer: last seen tail */
     uint32_t cur_len; /* consumer: validated length of the peeked record */
 } ray_ring;

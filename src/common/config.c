@@ -223,10 +223,14 @@ int ray_config_option(ray_config *cfg, int argc, char **argv, int *consumed)
         if (set_value(cfg, r, v))
             return ray_err(RAY_EINVAL, "--%s='%s' is not valid: expected %s", opt, v,
                            type_hint(r->type));
+        if (r->offset == offsetof(ray_config, log)) {
+            int lvl = ray_log_parse_level(cfg->log);
+            if (lvl < 0)
+                return ray_err(RAY_EINVAL, "--log='%s' is not valid: expected error, warn, "
+                                           "info, debug or trace", v);
+            ray_log_level = lvl;
+        }
         cfg->source[i] = 2;
-        if (r->offset == offsetof(ray_config, log))
-            ray_log_level = ray_log_parse_level(cfg->log) < 0 ? ray_log_level
-                                                              : ray_log_parse_level(cfg->log);
         *consumed = used;
         return 0;
     }
@@ -242,7 +246,7 @@ static void print_value(const ray_config *cfg, cfg_row *r, FILE *out)
         return;
     }
     switch (r->type) {
-    case RAY_CFG_DOUBLE: fprintf(out, "%g", *(const double *)field); break;
+    case RAY_CFG_DOUBLE: fprintf(out, "%.17g", *(const double *)field); break;
     case RAY_CFG_UINT:
     case RAY_CFG_SIZE: fprintf(out, "%llu", (unsigned long long)*(const uint64_t *)field); break;
     case RAY_CFG_BOOL: fputs(*(const int *)field ? "yes" : "no", out); break;

@@ -7,7 +7,7 @@
 
 #include <errno.h>
 
-#define RAY_ERR_MSG_MAX 1024
+#define RAY_ERR_MSG_MAX 4352 /* a ray_fail message (4 KiB) with some context */
 
 static _Thread_local char last_msg[RAY_ERR_MSG_MAX];
 static _Thread_local int last_code;

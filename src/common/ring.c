@@ -18,14 +18,15 @@ void ray_ring_attach(ray_ring *r, ray_ring_hdr *hdr, void *data)
 {
     r->hdr = hdr;
     r->data = data;
-    r->mask = hdr->size - 1;
+    uint64_t size = hdr->size;
+    r->mask = size && !(size & (size - 1)) ? size - 1 : 0; /* 0: unusable */
     r->cached = 0;
 }
 
 void *ray_ring_reserve(ray_ring *r, uint16_t type, uint32_t len)
 {
     uint64_t need = RAY_ALIGN_UP((uint64_t)len + sizeof(ray_msg_hdr), 8);
-    uint64_t size = r->hdr->size;
+    uint64_t size = r->mask + 1;
     if (need > size / 2)
         return NULL;
     uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed);
@@ -40,7 +41,7 @@ void *ray_ring_reserve(ray_ring *r, uint16_t type, uint32_t len)
         ray_msg_hdr *p = (ray_msg_hdr *)(r->data + off);
         p->len = (uint32_t)pad;
         p->type = RAY_MSG_PAD;
-        p->flags = 0;
+        p->pad = 0;
         tail += pad;
         atomic_store_explicit(&r->hdr->tail, tail, memory_order_release);
         off = 0;
@@ -48,7 +49,7 @@ void *ray_ring_reserve(ray_ring *r, uint16_t type, uint32_t len)
     ray_msg_hdr *h = (ray_msg_hdr *)(r->data + off);
     h->len = (uint32_t)need;
     h->type = type;
-    h->flags = 0;
+    h->pad = (uint16_t)(need - sizeof(ray_msg_hdr) - len);
     return h + 1;
 }
 
@@ -69,28 +70,33 @@ const void *ray_ring_peek(ray_ring *r, uint16_t *type, uint32_t *len, int *err)
             if (head == r->cached)
                 return NULL;
         }
-        uint64_t avail = r->cached - head, off = head & r->mask;
-        if (avail > r->hdr->size || avail < sizeof(ray_msg_hdr) || (off & 7)) {
+        uint64_t size = r->mask + 1, avail = r->cached - head, off = head & r->mask;
+        if (!r->mask || avail > size || avail < sizeof(ray_msg_hdr) || (off & 7)) {
             *err = RAY_EPROTO;
             return NULL;
         }
         const ray_msg_hdr *h = (const ray_msg_hdr *)(r->data + off);
         uint32_t l = h->len;
-        if (l < sizeof(ray_msg_hdr) || (l & 7) || l > avail || off + l > r->hdr->size) {
+        if (l < sizeof(ray_msg_hdr) || (l & 7) || l > avail || off + l > size) {
             *err = RAY_EPROTO;
             return NULL;
         }
         if (h->type == RAY_MSG_PAD) {
-            if (off + l != r->hdr->size) {
+            if (off + l != size) {
                 *err = RAY_EPROTO;
                 return NULL;
             }
             atomic_store_explicit(&r->hdr->head, head + l, memory_order_release);
             continue;
         }
+        uint32_t pad = h->pad;
+        if (pad > 7 || pad > l - sizeof(ray_msg_hdr)) {
+            *err = RAY_EPROTO;
+            return NULL;
+        }
         r->cur_len = l;
         *type = h->type;
-        *len = l - (uint32_t)sizeof(ray_msg_hdr);
+        *len = l - (uint32_t)sizeof(ray_msg_hdr) - pad;
         return h + 1;
     }
 }

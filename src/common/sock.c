@@ -63,7 +63,7 @@ static int wait_readable(int fd, uint64_t deadline_ns)
         if (rc > 0)
             return 0;
         if (rc == 0 && ms == 0)
-            return RAY_ETIMEDOUT;
+            return ray_err(RAY_ETIMEDOUT, "no frame from the node service in time");
         if (rc < 0 && errno != EINTR)
             return ray_err_sys("poll on the node service socket");
     }

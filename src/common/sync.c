@@ -8,17 +8,28 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+static _Thread_local pid_t cached_tid;
+
+/* A forked child must not keep its parent's id: locks would carry the
+ * parent's tid and look dead when the parent goes. */
+static void forget_tid(void) { cached_tid = 0; }
+
+static void register_forget(void) { pthread_atfork(NULL, NULL, forget_tid); }
+
 pid_t ray_gettid(void)
 {
-    static _Thread_local pid_t tid;
-    if (RAY_UNLIKELY(!tid))
-        tid = (pid_t)syscall(SYS_gettid);
-    return tid;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    if (RAY_UNLIKELY(!cached_tid)) {
+        pthread_once(&once, register_forget);
+        cached_tid = (pid_t)syscall(SYS_gettid);
+    }
+    return cached_tid;
 }
 
 int ray_futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline_ns)
