@@ -224,20 +224,42 @@ static int add_block(store_alloc *a, store_block *d, uint32_t *prev, uint64_t of
     return 0;
 }
 
+/* Whether offs/sizes (sorted) are disjoint blocks inside the arena, and
+ * how many descriptors describing them and their gaps takes. */
+static int rebuild_valid(uint64_t arena, const uint64_t *offs, const uint64_t *sizes, size_t n,
+                         uint64_t *need)
+{
+    uint64_t pos = 0;
+    *need = 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t size = RAY_ALIGN_UP(sizes[i], (uint64_t)STORE_ALIGN);
+        if (!sizes[i] || size < sizes[i] || offs[i] < pos || offs[i] % STORE_ALIGN ||
+            offs[i] > arena || size > arena - offs[i])
+            return 0; /* empty, overlapping or out of range: not a valid set */
+        *need += 1 + (offs[i] > pos);
+        pos = offs[i] + size;
+    }
+    *need += pos < arena;
+    return 1;
+}
+
 int store_alloc_rebuild(store_alloc *a, store_block *d, uint32_t desc_cap,
                         uint64_t arena_size, const uint64_t *offs, const uint64_t *sizes,
                         uint32_t *ids, size_t n)
 {
+    uint64_t need, arena = arena_size & ~(uint64_t)(STORE_ALIGN - 1);
+    if (!rebuild_valid(arena, offs, sizes, n, &need))
+        return RAY_EINVAL;
+    if (need > desc_cap)
+        return RAY_ETOOBIG; /* checked before anything is reset */
     memset(a, 0, sizeof(*a));
-    a->arena_size = arena_size & ~(uint64_t)(STORE_ALIGN - 1);
+    a->arena_size = arena;
     a->desc_cap = desc_cap;
     a->desc_bump = 1;
     uint64_t pos = 0;
     uint32_t prev = NIL;
     for (size_t i = 0; i < n; i++) {
         uint64_t size = RAY_ALIGN_UP(sizes[i], (uint64_t)STORE_ALIGN);
-        if (offs[i] < pos || offs[i] % STORE_ALIGN || offs[i] + size > a->arena_size)
-            return RAY_EINVAL; /* overlapping or out of range: not a valid set */
         if (offs[i] > pos && add_block(a, d, &prev, pos, offs[i] - pos, 1, NULL))
             return RAY_ETOOBIG;
         if (add_block(a, d, &prev, offs[i], size, 0, &ids[i]))

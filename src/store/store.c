@@ -46,7 +46,9 @@ static uint64_t descs_offset(uint32_t max_objects)
     return hdr_size() + RAY_ALIGN_UP((uint64_t)max_objects * sizeof(store_obj), PAGE);
 }
 
-static uint32_t desc_cap(uint32_t max_objects) { return max_objects + 2; }
+/* Enough for any set of live blocks plus the gaps between them, so a
+ * rebuild (store_repair) can always describe what it finds. */
+static uint32_t desc_cap(uint32_t max_objects) { return 2 * max_objects + 2; }
 
 uint64_t store_region_size(uint32_t max_objects)
 {
@@ -347,4 +349,12 @@ void store_get_stats(store *s, store_stats *out)
     out->objects_live = atomic_load(&r->objects_live);
     out->table_high_water = ray_freelist_high_water(&r->slots);
     out->max_objects = r->max_objects;
+}
+
+int store_check(store *s)
+{
+    ray_shlock_lock(&s->r->lock, (uint32_t)ray_gettid());
+    int rc = store_alloc_check(&s->r->alloc, s->descs);
+    ray_shlock_unlock(&s->r->lock);
+    return rc;
 }

@@ -175,6 +175,9 @@ void store_prefault(store *s, const _Atomic int *stop);
  * free the lock.  Returns 1 if a repair was done. */
 int store_repair(store *s);
 
+/* Checks the allocator under the store lock (tests, debugging). */
+int store_check(store *s);
+
 typedef struct store_stats {
     uint64_t capacity_bytes, used_bytes, largest_free_bytes, objects_live;
     uint32_t table_high_water, max_objects;
