@@ -77,7 +77,9 @@ int client_service_alive(void);
 void client_hold_new(uint32_t slot, uint32_t gen);    /* a fresh ref (count 1) */
 int client_hold_acquire(uint32_t slot, uint32_t gen); /* take one if not held */
 int client_hold_release(ray_id id);                   /* ray_release */
-void client_hold_release_all(void);                   /* task end, shutdown */
+/* Drops the refs taken since ray_cl.held.len was mark (a task's own, when
+ * it returns; tasks run in place nest inside their waiter's). */
+void client_hold_release_since(size_t mark);
 /* Resolves a ref of this node to its live entry (RAY_EINVAL otherwise). */
 int client_lookup(ray_ref ref, ray_id *id, store_obj **o);
 
@@ -94,6 +96,9 @@ _Noreturn void worker_main(void);
 /* Runs task slot t, claimed by this process.  Returns 0, or RAY_ESYS if the
  * process must exit. */
 int worker_run_task(uint32_t t);
+/* While the running task waits for object (slot, gen): if the task that
+ * makes it is queued, run it here in place.  Returns 1 if it ran one. */
+int worker_run_inline(uint32_t slot, uint32_t gen);
 void worker_block_enter(void);
 void worker_block_exit(void);
 

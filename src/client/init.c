@@ -380,13 +380,13 @@ static void wait_service_exit(void)
             ray_warn("client", "node service did not stop in %.0f s; killing it", grace);
             kill(ray_cl.svc_pid, SIGKILL);
             waitpid(ray_cl.svc_pid, &st, 0);
-            /* It could not clean up: do it here. */
-            ray_jobdir_remove(ray_cl.jobdir);
             break;
         }
         usleep(2000);
     }
     ray_cl.svc_pid = 0;
+    /* Normally gone already; not if the service was killed. */
+    ray_jobdir_remove(ray_cl.jobdir);
 }
 
 RAY_API int ray_shutdown(void)

@@ -61,17 +61,17 @@ int client_hold_release(ray_id id)
     return 0;
 }
 
-void client_hold_release_all(void)
+void client_hold_release_since(size_t mark)
 {
     pthread_mutex_lock(&ray_cl.lock);
     size_t n = ray_cl.held.len;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = mark; i < n; i++) {
         sched_out h = RAY_VEC_AT(&ray_cl.held, sched_out, i);
         if (ray_cl.holds[h.slot] == h.gen) {
             ray_cl.holds[h.slot] = 0;
             store_obj_unref(cl_store(), h.slot);
         }
     }
-    ray_cl.held.len = 0;
+    ray_cl.held.len = mark;
     pthread_mutex_unlock(&ray_cl.lock);
 }

@@ -16,7 +16,7 @@ int client_object_error(uint32_t slot)
     store_obj *o = store_obj_at(cl_store(), slot);
     const char *msg = store_obj_view(cl_store(), slot);
     int code = o->err ? o->err : RAY_ETASK;
-    return ray_err(code, "%.*s", (int)RAY_MIN(o->size, 4000), msg);
+    return ray_err(code, "%.*s", (int)RAY_MIN(o->size, 4096), msg);
 }
 
 /* One pass over the objects not yet seen ready. */
@@ -70,6 +70,20 @@ static int register_wait(const uint32_t *slots, const uint32_t *gens, int n,
     return 0;
 }
 
+/* A worker in a task runs the queued producers of what it waits for, in
+ * place, before it spins or sleeps: nested task graphs run depth first and
+ * need no more workers than CPUs. */
+static int run_producers(const uint32_t *slots, const uint32_t *gens, int n, const uint8_t *seen)
+{
+    if (ray_cl.role != ROLE_WORKER || !ray_cl.task)
+        return 0;
+    int ran = 0;
+    for (int i = 0; i < n; i++)
+        if (!seen[i])
+            ran += worker_run_inline(slots[i], gens[i]);
+    return ran;
+}
+
 int client_wait(const uint32_t *slots, const uint32_t *gens, int n, int need,
                 int stop_on_error, uint64_t deadline_ns)
 {
@@ -77,6 +91,9 @@ int client_wait(const uint32_t *slots, const uint32_t *gens, int n, int need,
     if (!seen)
         return ray_err(RAY_ENOMEM, "out of memory waiting for %d objects", n);
     int nready = 0, err_at = -1, rc = 0;
+    while (!done(scan(slots, n, seen, &nready, &err_at), need, stop_on_error, err_at) &&
+           run_producers(slots, gens, n, seen))
+        ;
     uint64_t spin_end = ray_now_ns() + ray_cl.spin_ns;
     for (unsigned i = 0;; i++) {
         if (done(scan(slots, n, seen, &nready, &err_at), need, stop_on_error, err_at))
@@ -98,6 +115,8 @@ int client_wait(const uint32_t *slots, const uint32_t *gens, int n, int need,
         uint32_t seq = atomic_load(&ray_cl.me->doorbell);
         if (done(scan(slots, n, seen, &nready, &err_at), need, stop_on_error, err_at))
             break;
+        if (blocked && run_producers(slots, gens, n, seen))
+            continue;
         if (!registered) {
             if ((rc = register_wait(slots, gens, n, seen)))
                 break;

@@ -34,6 +34,22 @@ static void *actor_state;    /* what the actor's init returned */
 static uint64_t avg_task_ns; /* moving average of task run times */
 
 static inline sched_region *R(void) { return cl_sched()->r; }
+
+/* The stack of tasks this process runs: an entry is pushed before the task
+ * is claimed, so the node service finds it if we die right after. */
+static void stack_push(uint32_t t)
+{
+    sched_client *me = ray_cl.me;
+    uint32_t d = atomic_load_explicit(&me->depth, memory_order_relaxed);
+    me->stack[d] = t;
+    atomic_store_explicit(&me->depth, d + 1, memory_order_release);
+}
+
+static void stack_pop(void)
+{
+    sched_client *me = ray_cl.me;
+    atomic_store_explicit(&me->depth, atomic_load(&me->depth) - 1, memory_order_release);
+}
 static inline int exit_asked(void)
 {
     return atomic_load_explicit(&ray_cl.me->cmd, memory_order_relaxed) == CLIENT_CMD_EXIT;
@@ -218,6 +234,9 @@ int worker_run_task(uint32_t t)
     ctx.state = actor_state;
     uint32_t err_src = 0;
     const reg_entry *e = NULL;
+    size_t held_mark = ray_cl.held.len; /* refs this task takes come after it */
+    ray_ctx *outer = ray_cl.task;
+    ray_cl.task = &ctx; /* a wait for arguments lends the CPU like ray_get */
     int rc = (!views || !bufs) ? ray_err(RAY_ENOMEM, "out of memory for arguments")
                                : resolve_args(k, &ctx.outs, views, bufs, &err_src);
     if (!rc && !err_src) {
@@ -232,43 +251,77 @@ int worker_run_task(uint32_t t)
         fail_early(t, rc, ray_last_error(), err_src);
     } else {
         uint64_t t0 = ray_now_ns();
-        ray_ctx *outer = ray_cl.task;
-        ray_cl.task = &ctx;
         if (k->kind == TASK_ACTOR_CALL)
             rc = e->method(&ctx, actor_state, bufs, k->nargs);
         else
             rc = e->fn(&ctx, bufs, k->nargs);
-        ray_cl.task = outer;
         finish(&ctx, rc, k->name);
         uint64_t dt = ray_now_ns() - t0;
         avg_task_ns = avg_task_ns ? (avg_task_ns * 7 + dt) / 8 : dt;
         if (ray_cl.auto_release)
-            client_hold_release_all();
+            client_hold_release_since(held_mark);
     }
+    ray_cl.task = outer;
     if (views != vsmall)
         free(views);
     if (bufs != bsmall)
         free(bufs);
-    atomic_store_explicit(&ray_cl.me->current, 0, memory_order_release);
-    sched_task_dispose(sh, t);
+    if (atomic_load(&k->state) & TASK_F_INPLACE) {
+        sched_task_release(sh, t);
+        sched_task_inplace_done(sh, t);
+    } else {
+        sched_task_dispose(sh, t);
+    }
+    stack_pop();
     return 0;
 }
 
-/* QUEUED -> RUNNING by this process; a cancelled task is disposed of. */
+/* QUEUED -> RUNNING by this process; otherwise whatever unlinking it from
+ * its queue asks (a cancelled or in-place-done task is freed here). */
 static int claim(uint32_t t)
 {
     sched *sh = cl_sched();
     sched_task *k = sched_task_at(sh, t);
     uint32_t s = TASK_QUEUED;
-    atomic_store_explicit(&ray_cl.me->current, t, memory_order_relaxed);
+    stack_push(t);
     if (atomic_compare_exchange_strong(&k->state, &s, TASK_MAKE(TASK_RUNNING, ray_cl.slot)))
         return 1;
-    atomic_store_explicit(&ray_cl.me->current, 0, memory_order_relaxed);
-    if (TASK_STATE(s) == TASK_CANCELLED)
-        sched_task_dispose(sh, t);
-    else
+    stack_pop();
+    s = sched_task_unlinked(sh, t);
+    uint32_t st = TASK_STATE(s);
+    if (st != TASK_CANCELLED && st != TASK_DONE && st != TASK_RUNNING)
         ray_warn("worker", "task slot %u in a queue is in state %u; skipped", t, s);
     return 0;
+}
+
+int worker_run_inline(uint32_t obj, uint32_t gen)
+{
+    sched *sh = cl_sched();
+    store *st = cl_store();
+    sched_client *me = ray_cl.me;
+    if (ray_cl.kind != CLIENT_POOL || !ray_cl.task || atomic_load(&me->depth) >= SCHED_STACK_MAX)
+        return 0;
+    store_obj *o = &st->objs[obj];
+    uint32_t t = o->task;
+    if (o->gen != gen || STORE_STATE(atomic_load(&o->state)) != STORE_PENDING || !t ||
+        t >= sh->r->max_tasks)
+        return 0;
+    sched_task *k = sched_task_at(sh, t);
+    uint32_t s = atomic_load(&k->state);
+    if (s != TASK_QUEUED || k->kind != TASK_NORMAL || k->cpu_milli != 1000 || k->gpu_milli ||
+        k->res_len)
+        return 0;
+    /* The task that makes what we wait for sits in a queue: run it here,
+     * depth first, instead of sleeping while it waits for a worker.  It
+     * stays linked in its queue; its slot is freed by whoever unlinks it. */
+    stack_push(t);
+    if (!atomic_compare_exchange_strong(&k->state, &s,
+                                        TASK_MAKE(TASK_RUNNING, ray_cl.slot) | TASK_F_INPLACE)) {
+        stack_pop();
+        return 0;
+    }
+    worker_run_task(t);
+    return 1;
 }
 
 /* ---- lending the CPU while blocked */

@@ -57,8 +57,10 @@ void sched_queue_push_front(sched *s, sched_queue *q, const uint32_t *ts, uint32
 uint32_t sched_queue_pop(sched *s, sched_queue *q, uint32_t *out, uint32_t *count,
                          uint32_t max)
 {
-    if (!atomic_load_explicit(&q->len, memory_order_acquire))
+    if (!atomic_load_explicit(&q->len, memory_order_acquire)) {
+        *count = 0;
         return 0;
+    }
     ray_shlock_lock(&q->lock, my_tid());
     uint32_t n = 0, t = q->head;
     while (t && n < max) {

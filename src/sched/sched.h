@@ -25,6 +25,7 @@
 #include "store/store.h"
 
 #define SCHED_BATCH_MAX 32
+#define SCHED_STACK_MAX 48   /* tasks a worker runs nested in place, at most */
 #define SCHED_MAX_RETURNS 64
 #define SCHED_MAX_ARGS 4096
 #define SCHED_TASK_SIZE 256
@@ -41,10 +42,17 @@ enum sched_task_state {
     TASK_QUEUED = 2,    /* in the ready queue, a mailbox or an actor's queue */
     TASK_RUNNING = 3,   /* claimed by the worker in bits 16-31 */
     TASK_CANCELLED = 4, /* outputs failed with RAY_ECANCELLED; slot freed by whoever dequeues it */
+    TASK_DONE = 5,      /* ran in place (see TASK_F_INPLACE); slot freed by whoever dequeues it */
 };
 #define TASK_STATE(s) ((s)&0xffu)
-#define TASK_F_CANCEL 0x100u /* ray_cancel(force=0) of a running task */
-#define TASK_F_FORCE 0x200u  /* ray_cancel(force=1): its worker is being killed */
+#define TASK_F_CANCEL 0x100u   /* ray_cancel(force=0) of a running task */
+#define TASK_F_FORCE 0x200u    /* ray_cancel(force=1): its worker is being killed */
+/* A worker waiting for a task's output ran it in place, on its own stack,
+ * while the task stayed linked in its queue (or a worker's batch): its
+ * slot belongs to whoever unlinks it.  That one frees a DONE slot, or sets
+ * UNLINKED on a running one so the runner frees it when it ends. */
+#define TASK_F_INPLACE 0x400u
+#define TASK_F_UNLINKED 0x800u
 #define TASK_WORKER(s) ((s) >> 16)
 #define TASK_MAKE(st, worker) ((uint32_t)(st) | ((uint32_t)(worker) << 16))
 
@@ -114,7 +122,10 @@ typedef struct sched_client {
     uint32_t kind;
     int32_t pid;
     uint32_t gen;                /* bumped each time the slot is reused */
-    _Atomic uint32_t current;    /* task slot it runs, 0 = none */
+    /* Tasks it runs: stack[depth-1] is the innermost (one it ran in place
+     * while waiting inside the one below). */
+    _Atomic uint32_t depth;
+    uint32_t stack[SCHED_STACK_MAX];
     _Atomic int32_t cpu_held;    /* milli-CPUs it holds */
     uint32_t batch_n;            /* tasks taken from the ready queue, not yet run */
     uint32_t batch[SCHED_BATCH_MAX];
@@ -248,8 +259,18 @@ int sched_task_fail_outputs(sched *s, const sched_task *t, int code, const char 
 /* Drops the references the task holds on its ref arguments and body. */
 void sched_task_drop_args(sched *s, const sched_task *t);
 /* Drops everything a finished, failed or cancelled task holds (arguments,
- * body, the producer's hold on its outputs) and frees its slot. */
+ * body, the producer's hold on its outputs); dispose also frees its slot. */
+void sched_task_release(sched *s, uint32_t slot);
 void sched_task_dispose(sched *s, uint32_t slot);
+/* For a task just unlinked from a queue or batch that is not QUEUED: frees
+ * a cancelled or in-place-done slot, or hands a running in-place task's
+ * slot to its runner.  Returns the state it saw. */
+uint32_t sched_task_unlinked(sched *s, uint32_t slot);
+/* The runner of an in-place task, at its end: DONE, or free the slot if it
+ * was unlinked meanwhile. */
+void sched_task_inplace_done(sched *s, uint32_t slot);
+/* Whether client c runs task t (anywhere on its stack). */
+int sched_client_runs(const sched_client *c, uint32_t t);
 
 /* ---- queues and tokens (queue.c) */
 void sched_queue_init(sched_queue *q);

@@ -840,7 +840,7 @@ static void on_cancel(sched_service *svc, const msg_cancel *m)
     if (TASK_STATE(s) != TASK_RUNNING || !(s & TASK_F_FORCE))
         return;
     svc_client *c = client_of(svc, TASK_WORKER(s));
-    if (c && c->pid > 0 && atomic_load(&sched_client_at(sh, TASK_WORKER(s))->current) == t) {
+    if (c && c->pid > 0 && sched_client_runs(sched_client_at(sh, TASK_WORKER(s)), t)) {
         ray_info("sched", "ray_cancel(force): killing worker pid %d running task %s", c->pid,
                  sh->tasks[t].name);
         kill(c->pid, SIGKILL);
@@ -1001,7 +1001,7 @@ static int client_alloc(sched_service *svc, uint32_t kind, uint32_t *out)
         sched_client *sc = sched_client_at(&svc->sh, i);
         atomic_store(&sc->state, CLIENT_STARTING);
         atomic_store(&sc->cmd, CLIENT_CMD_NONE);
-        atomic_store(&sc->current, 0);
+        atomic_store(&sc->depth, 0);
         atomic_store(&sc->cpu_held, 0);
         sc->kind = kind;
         sc->gen = gen;
@@ -1063,27 +1063,67 @@ void sched_service_client_info(sched_service *svc, uint32_t slot, uint32_t *kind
     *actor = svc->cl[slot].actor;
 }
 
-/* What a dead process was running: retry it, fail it, or requeue it. */
-static void recover_current(sched_service *svc, uint32_t slot, svc_client *c, const char *how)
+/* A task a dead process ran is let go: an in-place one hands its slot to
+ * whoever unlinks it (or frees it if that happened), others are freed. */
+static void let_go(sched_service *svc, uint32_t t)
 {
     sched *sh = &svc->sh;
-    sched_client *sc = sched_client_at(sh, slot);
-    uint32_t t = atomic_load(&sc->current);
-    if (!t || t >= sh->r->max_tasks)
-        return;
+    if (atomic_load(&sh->tasks[t].state) & TASK_F_INPLACE) {
+        sched_task_release(sh, t);
+        sched_task_inplace_done(sh, t);
+    } else {
+        sched_task_dispose(sh, t);
+    }
+}
+
+static void fail_run(sched_service *svc, uint32_t t, int code, const char *msg)
+{
+    uint32_t notify[SCHED_MAX_RETURNS];
+    int n = sched_task_fail_outputs(&svc->sh, &svc->sh.tasks[t], code, msg, notify);
+    let_go(svc, t);
+    notify_slots(svc, notify, n);
+}
+
+/* Runs task t again: back in the queue it came from, or where it is still
+ * linked if it ran in place. */
+static void rerun(sched_service *svc, uint32_t t, svc_client *c)
+{
+    sched *sh = &svc->sh;
+    sched_task *k = &sh->tasks[t];
+    uint32_t s = atomic_load(&k->state);
+    if ((s & TASK_F_INPLACE) && !(s & TASK_F_UNLINKED)) {
+        atomic_store(&k->state, TASK_QUEUED); /* still linked: it is popped again */
+        ray_evc_signal(&sh->r->ready.evc, 1);
+    } else if (c->kind == CLIENT_POOL) {
+        atomic_store(&k->state, TASK_QUEUED);
+        sched_ready_push(sh, t);
+    } else {
+        atomic_store(&k->state, TASK_WAITING);
+        svc->owned[t] = k->gen;
+        pend *p = ray_vec_push(&svc->shaped);
+        if (p)
+            *p = (pend){t, k->gen};
+    }
+}
+
+/* One task a dead process was running: retry it or fail it. */
+static void recover_task(sched_service *svc, uint32_t slot, svc_client *c, uint32_t t,
+                         const char *how)
+{
+    sched *sh = &svc->sh;
     sched_task *k = &sh->tasks[t];
     uint32_t s = atomic_load(&k->state);
     if (TASK_STATE(s) != TASK_RUNNING || TASK_WORKER(s) != slot)
         return;
     char msg[600];
     if (s & TASK_F_FORCE) {
-        fail_task(svc, t, RAY_ECANCELLED, "task cancelled: ray_cancel(force) killed its worker");
+        fail_run(svc, t, RAY_ECANCELLED, "task cancelled: ray_cancel(force) killed its worker");
         return;
     }
     if (k->kind == TASK_ACTOR_CALL) {
         snprintf(msg, sizeof(msg), "actor process pid %d %s while running method %s", c->pid,
                  how, k->name);
-        fail_task(svc, t, RAY_EACTOR, msg);
+        fail_run(svc, t, RAY_EACTOR, msg);
         return;
     }
     /* Outputs half sealed: the task ran; fail what is left, do not rerun. */
@@ -1099,21 +1139,26 @@ static void recover_current(sched_service *svc, uint32_t slot, svc_client *c, co
             store_obj_reset(&sh->st, outs[i].slot);
         ray_warn("sched", "worker pid %d %s while running task %s; retrying (attempt %u)",
                  c->pid, how, k->name, k->attempt + 1);
-        if (c->kind == CLIENT_POOL) {
-            atomic_store(&k->state, TASK_QUEUED);
-            sched_ready_push(sh, t);
-        } else {
-            atomic_store(&k->state, TASK_WAITING);
-            svc->owned[t] = k->gen;
-            pend *p = ray_vec_push(&svc->shaped);
-            if (p)
-                *p = (pend){t, k->gen};
-        }
+        rerun(svc, t, c);
         return;
     }
     snprintf(msg, sizeof(msg), "worker pid %d %s while running task %s; %s", c->pid, how,
              k->name, sealed ? "its outputs were half written" : "no retries left");
-    fail_task(svc, t, RAY_EWORKER, msg);
+    fail_run(svc, t, RAY_EWORKER, msg);
+}
+
+/* Everything a dead process was running, innermost first. */
+static void recover_stack(sched_service *svc, uint32_t slot, svc_client *c, const char *how)
+{
+    sched *sh = &svc->sh;
+    sched_client *sc = sched_client_at(sh, slot);
+    uint32_t d = RAY_MIN(atomic_load(&sc->depth), (uint32_t)SCHED_STACK_MAX);
+    for (uint32_t i = d; i-- > 0;) {
+        uint32_t t = sc->stack[i];
+        if (t && t < sh->r->max_tasks)
+            recover_task(svc, slot, c, t, how);
+    }
+    atomic_store(&sc->depth, 0);
 }
 
 /* Tasks a dead process had taken but not started go back to their queue. */
@@ -1124,12 +1169,15 @@ static void recover_batch(sched_service *svc, uint32_t slot, sched_queue *q)
     uint32_t n = RAY_MIN(sc->batch_n, (uint32_t)SCHED_BATCH_MAX);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t t = sc->batch[i];
-        if (!t || t >= sh->r->max_tasks || t == atomic_load(&sc->current))
+        if (!t || t >= sh->r->max_tasks)
             continue;
-        if (TASK_STATE(atomic_load(&sh->tasks[t].state)) != TASK_QUEUED ||
-            sched_queue_contains(sh, q, t))
+        uint32_t st = TASK_STATE(atomic_load(&sh->tasks[t].state));
+        if (sched_queue_contains(sh, q, t))
             continue;
-        sched_queue_push_front(sh, q, &t, 1);
+        if (st == TASK_QUEUED)
+            sched_queue_push_front(sh, q, &t, 1);
+        else
+            sched_task_unlinked(sh, t); /* it was ours to unlink */
     }
     sc->batch_n = 0;
     ray_evc_signal(&q->evc, 1 << 30);
@@ -1184,7 +1232,7 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
         ray_error("sched", "%s", sh->r->fatal_msg);
     }
     repair_shared(svc);
-    recover_current(svc, slot, c, how);
+    recover_stack(svc, slot, c, how);
     if (c->kind == CLIENT_POOL) {
         recover_batch(svc, slot, &sh->r->ready);
         if (c->connected)

@@ -136,7 +136,7 @@ void sched_task_drop_args(sched *s, const sched_task *t)
         store_obj_unref(&s->st, t->body_obj);
 }
 
-void sched_task_dispose(sched *s, uint32_t slot)
+void sched_task_release(sched *s, uint32_t slot)
 {
     sched_task *t = &s->tasks[slot];
     const sched_out *outs = (const sched_out *)sched_task_body(s, t);
@@ -144,5 +144,53 @@ void sched_task_dispose(sched *s, uint32_t slot)
         if (output_ok(s, outs[i]))
             store_obj_unref(&s->st, outs[i].slot); /* the producer's hold */
     sched_task_drop_args(s, t); /* the body goes last: outs points into it */
+}
+
+void sched_task_dispose(sched *s, uint32_t slot)
+{
+    sched_task_release(s, slot);
     sched_task_free(s, slot);
+}
+
+uint32_t sched_task_unlinked(sched *s, uint32_t slot)
+{
+    sched_task *k = &s->tasks[slot];
+    uint32_t st = atomic_load(&k->state);
+    for (;;) {
+        switch (TASK_STATE(st)) {
+        case TASK_CANCELLED:
+            sched_task_dispose(s, slot);
+            return st;
+        case TASK_DONE:
+            sched_task_free(s, slot);
+            return st;
+        case TASK_RUNNING:
+            if (!(st & TASK_F_INPLACE))
+                return st; /* not ours to touch */
+            if (atomic_compare_exchange_weak(&k->state, &st, st | TASK_F_UNLINKED))
+                return st;
+            continue; /* it finished meanwhile: look again */
+        default:
+            return st;
+        }
+    }
+}
+
+void sched_task_inplace_done(sched *s, uint32_t slot)
+{
+    sched_task *k = &s->tasks[slot];
+    uint32_t st = atomic_load(&k->state);
+    while (!(st & TASK_F_UNLINKED))
+        if (atomic_compare_exchange_weak(&k->state, &st, TASK_DONE))
+            return;
+    sched_task_free(s, slot); /* unlinked while it ran: nobody else will */
+}
+
+int sched_client_runs(const sched_client *c, uint32_t t)
+{
+    uint32_t d = RAY_MIN(atomic_load(&c->depth), (uint32_t)SCHED_STACK_MAX);
+    for (uint32_t i = 0; i < d; i++)
+        if (c->stack[i] == t)
+            return 1;
+    return 0;
 }
