@@ -192,7 +192,10 @@ static int resolve_args(sched_task *t, const sched_out **outs, sched_arg_view *v
         }
         if (STORE_STATE(s) == STORE_ERROR && !*err_src)
             *err_src = id.slot;
-        bufs[i] = (ray_buf){store_obj_view(st, id.slot), st->objs[id.slot].size};
+        store_obj *o = &st->objs[id.slot];
+        if (o->block && o->size >= (1u << 20)) /* the task will read it all */
+            store_populate(st, o->u.offset, o->size, 0);
+        bufs[i] = (ray_buf){store_obj_view(st, id.slot), o->size};
     }
     return 0;
 }

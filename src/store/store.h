@@ -102,6 +102,7 @@ typedef struct store {
     uint8_t *arena;             /* read-write mapping */
     const uint8_t *arena_ro;    /* read-only mapping: views */
     uint64_t arena_size;
+    uint64_t *mapped_rw, *mapped_ro; /* 2 MiB chunks this process has mapped in */
     uint32_t max_objects;
     uint16_t client;            /* this process's client slot */
     int arena_fd;
@@ -166,6 +167,10 @@ static inline ray_id store_obj_id(const store *s, uint32_t slot, uint32_t node)
     ray_id id = {node, slot, s->objs[slot].gen, store_tag(s), RAY_ID_OBJECT, 0};
     return id;
 }
+
+/* Maps [off, off+size) of the arena into this process's page tables in one
+ * call per 2 MiB chunk never mapped here before (write: the rw mapping). */
+void store_populate(store *s, uint64_t off, uint64_t size, int write);
 
 /* Faults the arena in (fallocate), from a background thread of the node
  * service; returns early when *stop becomes non-zero. */
