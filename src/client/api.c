@@ -137,8 +137,13 @@ static int prepare_get(ray_ref ref, uint32_t *slot, uint32_t *gen)
     if (STORE_STATE(st) == STORE_CREATED && o->creator == ray_cl.slot)
         return ray_err(RAY_EINVAL, "object is not sealed: call ray_seal before ray_get");
     pthread_mutex_lock(&ray_cl.lock);
-    client_hold_acquire(id.slot, id.gen);
+    rc = client_hold_acquire(id.slot, id.gen);
     pthread_mutex_unlock(&ray_cl.lock);
+    if (rc < 0) {
+        char buf[64];
+        return ray_err(RAY_EINVAL, "ref %s was released by this process",
+                       ray_ref_str(ref, buf, sizeof(buf)));
+    }
     *slot = id.slot;
     *gen = id.gen;
     return 0;

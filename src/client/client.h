@@ -46,7 +46,6 @@ typedef struct client {
     pthread_mutex_t lock;     /* c2s ring and references */
     uint64_t *holds;          /* per object slot: gen << 32 | count */
     uint64_t holds_size;
-    ray_vec held;             /* slots this process took a reference on */
     uint32_t next_req;
     uint64_t spin_ns;
     sched_client *me;
@@ -77,9 +76,9 @@ int client_service_alive(void);
 void client_hold_new(uint32_t slot, uint32_t gen);    /* a fresh ref (count 1) */
 int client_hold_acquire(uint32_t slot, uint32_t gen); /* take one if not held */
 int client_hold_release(ray_id id);                   /* ray_release */
-/* Drops the refs taken since ray_cl.held.len was mark (a task's own, when
- * it returns; tasks run in place nest inside their waiter's). */
-void client_hold_release_since(size_t mark);
+/* Drops the refs taken in task frame `frame` (the stack depth of a task,
+ * when it returns; tasks run in place nest inside their waiter's). */
+void client_hold_release_frame(uint32_t frame);
 /* Resolves a ref of this node to its live entry (RAY_EINVAL otherwise). */
 int client_lookup(ray_ref ref, ray_id *id, store_obj **o);
 

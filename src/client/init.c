@@ -185,7 +185,7 @@ static int handshake(int sock, uint32_t kind, uint32_t slot_hint)
         close(fds[2]);
         return ray_err(RAY_ENOMEM, "cannot reserve the reference table");
     }
-    ray_vec_init(&ray_cl.held, sizeof(sched_out));
+    atomic_store(&ray_cl.me->held_n, 0);
     return 0;
 close_fds:
     for (int i = 0; i < nfds; i++)
@@ -406,7 +406,6 @@ RAY_API int ray_shutdown(void)
     sched_detach(&ray_cl.sh);
     ray_unreserve(ray_cl.holds, ray_cl.holds_size);
     ray_cl.holds = NULL;
-    ray_vec_free(&ray_cl.held);
     ray_cl.initialized = 0;
     ray_cl.role = ROLE_NONE;
     ray_cl.me = NULL;

@@ -1,29 +1,80 @@
 /*
  * refs.c - the references this process holds.  The store counts holders
- * (processes, pending tasks, producers) in each entry; this table tells,
- * per object slot, whether this process is one of them, so a release of a
- * ref it does not hold is an error instead of a double free, and a task's
- * leftover references can be dropped when it returns.
+ * (processes, pending tasks, producers) in each entry; this process says
+ * which objects it is a holder of in two places:
  *
- * holds[slot] is the generation held (0: none); the table is a sparse
- * reservation indexed by slot, touched only where used.
+ *   holds[slot]  private, indexed by object slot: the generation held (or
+ *                released here), the task frame that took it and its place
+ *                in the list below;
+ *   the list     in this process's shared slot (sched_client_held): every
+ *                (slot, gen) held, so that when this process dies the node
+ *                service releases them (a dead worker leaks nothing).
+ *
+ * So a release of a ref not held is an error instead of a double free, and
+ * a task's leftover refs are dropped when it returns (its frame).  The list
+ * changes in an order where a crash in the middle can leave an entry out
+ * (a leak) but never in twice (a double free).
  */
 #include "client.h"
 
+#define HOLD(gen, frame, pos) ((uint64_t)(gen) << 32 | (uint64_t)(frame) << 24 | (pos))
+#define HOLD_GEN(h) ((uint32_t)((h) >> 32))
+#define HOLD_FRAME(h) ((uint32_t)((h) >> 24) & 0x7fu)
+#define HOLD_POS(h) ((uint32_t)(h)&0xffffffu) /* list index + 1; 0: not listed */
+/* Released by this process: its ref is dead here, though the object may
+ * live on (a task still holds it); kept until the slot is reused. */
+#define HOLD_RELEASED (1ull << 31)
+#define HOLD_IS_HELD(h, gen) (HOLD_GEN(h) == (gen) && !((h)&HOLD_RELEASED))
+
+static uint32_t frame_now(void)
+{
+    if (!ray_cl.task || !ray_cl.auto_release)
+        return 0; /* held until released (drivers, actors' state) */
+    return RAY_MIN(atomic_load(&ray_cl.me->depth), 127u);
+}
+
+static uint32_t list_add(uint32_t slot, uint32_t gen)
+{
+    sched_client *me = ray_cl.me;
+    sched_out *list = sched_client_held(cl_sched(), ray_cl.slot);
+    uint32_t n = atomic_load_explicit(&me->held_n, memory_order_relaxed);
+    if (n >= SCHED_HELD_MAX)
+        return 0; /* not tracked: leaked only if this process dies */
+    list[n] = (sched_out){slot, gen};
+    atomic_store_explicit(&me->held_n, n + 1, memory_order_release);
+    return n + 1;
+}
+
+/* Removes entry pos-1: shrink first, then move the last one into the
+ * hole (a crash in between loses the moved one: a leak, not a double). */
+static void list_remove(uint32_t pos)
+{
+    sched_client *me = ray_cl.me;
+    sched_out *list = sched_client_held(cl_sched(), ray_cl.slot);
+    uint32_t n = atomic_load_explicit(&me->held_n, memory_order_relaxed), i = pos - 1;
+    if (!pos || i >= n)
+        return;
+    sched_out last = list[n - 1];
+    atomic_store_explicit(&me->held_n, n - 1, memory_order_release);
+    if (i != n - 1) {
+        list[i] = last;
+        uint64_t h = ray_cl.holds[last.slot];
+        ray_cl.holds[last.slot] = HOLD(HOLD_GEN(h), HOLD_FRAME(h), i + 1);
+    }
+}
+
+/* Caller holds ray_cl.lock. */
 void client_hold_new(uint32_t slot, uint32_t gen)
 {
-    ray_cl.holds[slot] = gen;
-    if (ray_cl.task && ray_cl.auto_release) {
-        sched_out *h = ray_vec_push(&ray_cl.held);
-        if (h)
-            *h = (sched_out){slot, gen};
-    }
+    uint32_t pos = list_add(slot, gen);
+    ray_cl.holds[slot] = HOLD(gen, frame_now(), pos);
 }
 
 int client_hold_acquire(uint32_t slot, uint32_t gen)
 {
-    if (ray_cl.holds[slot] == gen)
-        return 0;
+    uint64_t h = ray_cl.holds[slot];
+    if (HOLD_GEN(h) == gen)
+        return (h & HOLD_RELEASED) ? ray_err(RAY_EINVAL, "ref was released by this process") : 0;
     store_obj_ref(cl_store(), slot);
     client_hold_new(slot, gen);
     return 1;
@@ -45,33 +96,47 @@ int client_lookup(ray_ref ref, ray_id *id, store_obj **o)
     return *o ? 0 : RAY_EINVAL;
 }
 
+/* Caller holds ray_cl.lock; the unref happens after it is dropped. */
+static void forget(uint32_t slot)
+{
+    uint64_t h = ray_cl.holds[slot];
+    ray_cl.holds[slot] = HOLD(HOLD_GEN(h), 0, 0) | HOLD_RELEASED;
+    list_remove(HOLD_POS(h));
+}
+
 int client_hold_release(ray_id id)
 {
     pthread_mutex_lock(&ray_cl.lock);
-    if (ray_cl.holds[id.slot] != id.gen) {
+    if (!HOLD_IS_HELD(ray_cl.holds[id.slot], id.gen)) {
         pthread_mutex_unlock(&ray_cl.lock);
         char buf[64];
         ray_id_format(id, buf, sizeof(buf));
         return ray_err(RAY_EINVAL, "ref %s is not held by this process (released twice?)",
                        buf);
     }
-    ray_cl.holds[id.slot] = 0;
+    forget(id.slot);
     pthread_mutex_unlock(&ray_cl.lock);
     store_obj_unref(cl_store(), id.slot);
     return 0;
 }
 
-void client_hold_release_since(size_t mark)
+void client_hold_release_frame(uint32_t frame)
 {
+    if (!frame)
+        return;
+    sched_out *list = sched_client_held(cl_sched(), ray_cl.slot);
     pthread_mutex_lock(&ray_cl.lock);
-    size_t n = ray_cl.held.len;
-    for (size_t i = mark; i < n; i++) {
-        sched_out h = RAY_VEC_AT(&ray_cl.held, sched_out, i);
-        if (ray_cl.holds[h.slot] == h.gen) {
-            ray_cl.holds[h.slot] = 0;
-            store_obj_unref(cl_store(), h.slot);
+    for (uint32_t i = 0; i < atomic_load(&ray_cl.me->held_n);) {
+        sched_out h = list[i];
+        uint64_t hold = ray_cl.holds[h.slot];
+        if (HOLD_FRAME(hold) != frame || !HOLD_IS_HELD(hold, h.gen)) {
+            i++;
+            continue;
         }
+        forget(h.slot); /* moves the last entry into i: look at i again */
+        pthread_mutex_unlock(&ray_cl.lock);
+        store_obj_unref(cl_store(), h.slot);
+        pthread_mutex_lock(&ray_cl.lock);
     }
-    ray_cl.held.len = mark;
     pthread_mutex_unlock(&ray_cl.lock);
 }

@@ -237,7 +237,6 @@ int worker_run_task(uint32_t t)
     ctx.state = actor_state;
     uint32_t err_src = 0;
     const reg_entry *e = NULL;
-    size_t held_mark = ray_cl.held.len; /* refs this task takes come after it */
     ray_ctx *outer = ray_cl.task;
     ray_cl.task = &ctx; /* a wait for arguments lends the CPU like ray_get */
     int rc = (!views || !bufs) ? ray_err(RAY_ENOMEM, "out of memory for arguments")
@@ -262,7 +261,7 @@ int worker_run_task(uint32_t t)
         uint64_t dt = ray_now_ns() - t0;
         avg_task_ns = avg_task_ns ? (avg_task_ns * 7 + dt) / 8 : dt;
         if (ray_cl.auto_release)
-            client_hold_release_since(held_mark);
+            client_hold_release_frame(atomic_load(&ray_cl.me->depth));
     }
     ray_cl.task = outer;
     if (views != vsmall)

@@ -31,7 +31,8 @@ void sched_layout_compute(sched_layout *l, uint32_t max_objects, uint32_t max_ta
     l->sched_off = page_up(l->store_off + l->store_size);
     l->tasks_off = l->sched_off + page_up(sizeof(sched_region));
     l->clients_off = page_up(l->tasks_off + (uint64_t)max_tasks * sizeof(sched_task));
-    l->client_size = page_up(sizeof(sched_client)) + SCHED_C2S_RING + SCHED_S2C_RING;
+    l->client_size = page_up(sizeof(sched_client)) + SCHED_C2S_RING + SCHED_S2C_RING +
+                     (uint64_t)SCHED_HELD_MAX * sizeof(sched_out);
     l->actors_off = l->clients_off + (uint64_t)max_clients * l->client_size;
     l->total = page_up(l->actors_off + (uint64_t)max_actors * sizeof(sched_actor));
 }
@@ -41,6 +42,12 @@ static void client_ring_data(const sched *s, uint32_t i, void **c2s, void **s2c)
     char *base = (char *)sched_client_at(s, i) + page_up(sizeof(sched_client));
     *c2s = base;
     *s2c = base + SCHED_C2S_RING;
+}
+
+sched_out *sched_client_held(const sched *s, uint32_t i)
+{
+    return (sched_out *)((char *)sched_client_at(s, i) + page_up(sizeof(sched_client)) +
+                         SCHED_C2S_RING + SCHED_S2C_RING);
 }
 
 void sched_client_rings(const sched *s, uint32_t i, ray_ring *c2s, ray_ring *s2c)

@@ -26,6 +26,7 @@
 
 #define SCHED_BATCH_MAX 32
 #define SCHED_STACK_MAX 48   /* tasks a worker runs nested in place, at most */
+#define SCHED_HELD_MAX (1u << 18) /* refs a process lists in its slot (more: untracked) */
 #define SCHED_MAX_RETURNS 64
 #define SCHED_MAX_ARGS 4096
 #define SCHED_TASK_SIZE 256
@@ -130,6 +131,7 @@ typedef struct sched_client {
     uint32_t batch_n;            /* tasks taken from the ready queue, not yet run */
     uint32_t batch[SCHED_BATCH_MAX];
     uint32_t actor;              /* actor slot (CLIENT_ACTOR) */
+    _Atomic uint32_t held_n;     /* entries of its list of held refs (sched_client_held) */
     uint32_t ngpus;              /* GPUs the service gave its current task */
     uint16_t gpu_ids[16];
     _Atomic uint64_t last_active_ns;
@@ -234,6 +236,9 @@ static inline sched_client *sched_client_at(const sched *s, uint32_t i)
 /* The two rings of client i, as seen by the client (to = c2s producer) or
  * by the service (consumer of c2s, producer of s2c). */
 void sched_client_rings(const sched *s, uint32_t i, ray_ring *c2s, ray_ring *s2c);
+/* The refs process i holds, held_n of them: the node service releases
+ * them when it dies. */
+sched_out *sched_client_held(const sched *s, uint32_t i);
 static inline sched_task *sched_task_at(const sched *s, uint32_t slot) { return &s->tasks[slot]; }
 static inline sched_actor *sched_actor_at(const sched *s, uint32_t slot) { return &s->actors[slot]; }
 

@@ -1009,6 +1009,7 @@ static int client_alloc(sched_service *svc, uint32_t kind, uint32_t *out)
         sc->batch_n = 0;
         sc->actor = 0;
         sc->ngpus = 0;
+        atomic_store(&sc->held_n, 0);
         ray_ring_init(&sc->c2s, SCHED_C2S_RING);
         ray_ring_init(&sc->s2c, SCHED_S2C_RING);
         sched_queue_init(&sc->mailbox);
@@ -1194,6 +1195,35 @@ static void describe_status(int wstatus, char *buf, size_t n)
         snprintf(buf, n, "died");
 }
 
+/* What a dead process held: unsealed objects it was writing fail (their
+ * waiters must not hang), then every hold is released. */
+static void release_holds(sched_service *svc, uint32_t slot, const char *how)
+{
+    sched *sh = &svc->sh;
+    sched_client *sc = sched_client_at(sh, slot);
+    sched_out *list = sched_client_held(sh, slot);
+    uint32_t n = RAY_MIN(atomic_load(&sc->held_n), SCHED_HELD_MAX), freed = 0;
+    char msg[200];
+    snprintf(msg, sizeof(msg), "the process that was writing this object (pid %d) %s before "
+                               "ray_seal", sc->pid, how);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t o = list[i].slot;
+        if (!obj_valid(svc, o) || sh->st.objs[o].gen != list[i].gen)
+            continue;
+        store_obj *e = &sh->st.objs[o];
+        uint32_t st = STORE_STATE(atomic_load(&e->state));
+        if (st == STORE_FREE)
+            continue;
+        if (st == STORE_CREATED && e->creator == slot && store_obj_fail(&sh->st, o, RAY_EWORKER, msg, strlen(msg)))
+            run_waiters(svc, o);
+        store_obj_unref(&sh->st, o);
+        freed++;
+    }
+    atomic_store(&sc->held_n, 0);
+    if (freed)
+        ray_debug("sched", "released %u refs held by dead pid %d", freed, sc->pid);
+}
+
 static void repair_shared(sched_service *svc)
 {
     sched *sh = &svc->sh;
@@ -1233,6 +1263,8 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
     }
     repair_shared(svc);
     recover_stack(svc, slot, c, how);
+    if (c->kind != CLIENT_DRIVER || svc->shutting_down)
+        release_holds(svc, slot, how);
     if (c->kind == CLIENT_POOL) {
         recover_batch(svc, slot, &sh->r->ready);
         if (c->connected)
