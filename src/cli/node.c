@@ -19,7 +19,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -45,6 +47,8 @@ typedef struct node {
     int start_rc;         /* error to give the driver in its welcome */
     char start_msg[512];
     char jobdir[PATH_MAX];
+    int sentinel_fd;      /* write end of the sentinel's pipe */
+    pid_t sentinel_pid;
     pthread_t prefault;
     int prefault_running;
     _Atomic int prefault_stop;
@@ -176,6 +180,11 @@ static void reap(node *n)
         pid_t pid = waitpid(-1, &st, WNOHANG);
         if (pid <= 0)
             return;
+        if (pid == n->sentinel_pid) {
+            n->sentinel_pid = 0; /* killed by someone: nothing to wait for */
+            close(n->sentinel_fd);
+            continue;
+        }
         if (pid == n->driver_pid) {
             n->driver_status = st;
             n->driver_exited = 1;
@@ -216,6 +225,43 @@ static int spawn_driver(node *n)
     return 0;
 }
 
+/*
+ * The sentinel: a child that only waits for this process to end, however
+ * it ends (SIGKILL included), then removes the job directory.  It learns of
+ * the end when the pipe's write end, held only by us, closes.
+ */
+static void start_sentinel(node *n)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[1]);
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != p[0])
+                close(fd);
+        prctl(PR_SET_NAME, "ray-mpi-sentinel");
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, NULL); /* a ^C to the group is not ours to obey */
+        char c;
+        if (getppid() == parent)
+            while (read(p[0], &c, 1) < 0 && errno == EINTR)
+                ;
+        ray_jobdir_remove(n->jobdir);
+        _exit(0);
+    }
+    close(p[0]);
+    if (pid < 0) {
+        close(p[1]);
+        return;
+    }
+    n->sentinel_fd = p[1];
+    n->sentinel_pid = pid;
+}
+
 static int setup(node *n)
 {
     topo_node t;
@@ -231,6 +277,7 @@ static int setup(node *n)
     n->cfg.max_workers = max_workers;
     if ((rc = ray_jobdir_create(n->cfg.tmpdir, n->jobdir, sizeof(n->jobdir))))
         return rc;
+    start_sentinel(n);
     uint16_t tag = 0;
     while (!tag)
         if (getrandom(&tag, sizeof(tag), 0) != sizeof(tag))
@@ -361,6 +408,10 @@ static void teardown(node *n)
     sched_service_destroy(n->svc);
     if (n->jobdir[0])
         ray_jobdir_remove(n->jobdir);
+    if (n->sentinel_pid > 0) {
+        close(n->sentinel_fd);
+        waitpid(n->sentinel_pid, NULL, 0);
+    }
     if (n->ep >= 0)
         close(n->ep);
     if (n->sigfd >= 0)
@@ -373,7 +424,7 @@ int node_service_main(const node_args *a)
     memset(&n, 0, sizeof(n));
     n.a = a;
     n.cfg = *a->cfg;
-    n.ep = n.sigfd = -1;
+    n.ep = n.sigfd = n.sentinel_fd = -1;
     n.driver_fd = a->driver_sock;
     ray_log_node = (int)a->node;
     int rc = setup_events(&n);
@@ -385,8 +436,16 @@ int node_service_main(const node_args *a)
         n.start_rc = rc;
         snprintf(n.start_msg, sizeof(n.start_msg), "node %u: %s", a->node, ray_last_error());
         ray_error("node", "%s", n.start_msg);
-        if (n.driver_fd >= 0 && n.ep >= 0) {
-            /* Tell the driver why, then stop. */
+        if (n.driver_fd >= 0) {
+            /* Tell the driver why, then stop.  Its hello is read first: a
+             * socket closed with unread data resets, and the driver would
+             * see "connection reset" instead of the reason. */
+            sock_hello h;
+            uint16_t t;
+            uint32_t len;
+            int nfds = 0;
+            ray_sock_recv(n.driver_fd, &t, &h, sizeof(h), &len, NULL, &nfds,
+                          ray_now_ns() + 10000000000ULL);
             welcome(&n, n.driver_fd, rc, 0);
         }
         if (n.svc)
