@@ -1,0 +1,157 @@
+/*
+ * e2e.h - small helpers shared by the end-to-end tests (tests/e2e): clocks,
+ * 64-bit values in buffers, and "gate" files in a scratch directory under
+ * $TMPDIR that let the test decide when a running task may finish.
+ *
+ * Only the public API (ray_mpi.h) and POSIX are used.  Remember that code
+ * before ray_init() in main also runs in every worker: nothing here prints.
+ */
+#ifndef RAY_E2E_H
+#define RAY_E2E_H
+
+#define _GNU_SOURCE
+#include <ray_mpi.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Generous bound for every wait in the tests: a bug shows as a failure. */
+#define E2E_TIMEOUT 30.0
+
+static inline double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static inline void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* An int64 argument or object: its value, or `bad` when the size is wrong. */
+static inline int64_t buf_i64(const ray_buf *b, int64_t bad)
+{
+    int64_t v;
+    if (!b || !b->data || b->size != sizeof(v))
+        return bad;
+    memcpy(&v, b->data, sizeof(v));
+    return v;
+}
+
+static inline int64_t ref_i64(ray_ref r, int64_t bad)
+{
+    ray_buf b;
+    if (ray_get(r, &b, E2E_TIMEOUT))
+        return bad;
+    return buf_i64(&b, bad);
+}
+
+/* Copies a string argument (not NUL-terminated in the buffer) into out. */
+static inline const char *buf_str(const ray_buf *b, char *out, size_t cap)
+{
+    size_t n = b->size < cap - 1 ? b->size : cap - 1;
+    memcpy(out, b->data, n);
+    out[n] = 0;
+    return out;
+}
+
+static inline int str_has(const char *hay, const char *needle)
+{
+    return hay && needle && strstr(hay, needle) != NULL;
+}
+
+/* ---- files as signals between the test and its tasks */
+
+static inline int file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* Creates path; returns 1 if this call created it, 0 if it existed. */
+static inline int touch_new(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+static inline void touch(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Waits until path exists; 1 if it did within timeout_s. */
+static inline int wait_file(const char *path, double timeout_s)
+{
+    double end = now_s() + timeout_s;
+    while (!file_exists(path)) {
+        if (now_s() > end)
+            return 0;
+        sleep_s(0.01);
+    }
+    return 1;
+}
+
+/* Makes a fresh scratch directory under $TMPDIR; the path goes to out. */
+static inline int scratch_make(const char *name, char *out, size_t cap)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(out, cap, "%s/%s.%d", base && *base ? base : "/tmp", name, (int)getpid());
+    return mkdir(out, 0700) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* Removes a directory tree (the scratch directories are shallow). */
+static inline void rm_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        char sub[4096];
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            if (snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) >= (int)sizeof(sub))
+                continue;
+            struct stat st;
+            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+                rm_tree(sub);
+            else
+                unlink(sub);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+/* Counts the entries of a directory whose name starts with prefix. */
+static inline int count_files(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix)))
+            n++;
+    closedir(d);
+    return n;
+}
+
+#endif
