@@ -83,7 +83,8 @@ int client_send(uint16_t type, const void *payload, uint32_t len)
     pthread_mutex_lock(&ray_cl.lock);
     void *p = client_msg_begin(type, len);
     if (p) {
-        memcpy(p, payload, len);
+        if (len)
+            memcpy(p, payload, len);
         client_msg_end();
     }
     pthread_mutex_unlock(&ray_cl.lock);
@@ -113,7 +114,8 @@ int client_request(uint16_t type, void *payload, uint32_t len, void *reply, uint
             if (mine) {
                 rc = m->code;
                 uint32_t n = RAY_MIN(m->len, cap);
-                memcpy(reply, m->data, n);
+                if (n)
+                    memcpy(reply, m->data, n);
                 if (reply_len)
                     *reply_len = n;
             }

@@ -673,7 +673,8 @@ static void reply(sched_service *svc, uint32_t slot, uint32_t req, int code, con
     m->req = req;
     m->code = code;
     m->len = len;
-    memcpy(m->data, data, len);
+    if (len)
+        memcpy(m->data, data, len);
     ray_ring_commit(&c->s2c);
     wake(svc, slot);
 }
