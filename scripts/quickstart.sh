@@ -6,7 +6,7 @@ set -e
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 ray_install_deps
-[ -x configure ] || ./autogen.sh >/dev/null
+[ -x configure ] || ./autogen.sh >/dev/null 2>&1 || ./autogen.sh
 mkdir -p _build
 cd _build
 [ -f Makefile ] || ../configure -q

@@ -5,7 +5,7 @@ set -u
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 ray_install_deps || exit 1
-[ -x configure ] || ./autogen.sh >/dev/null || exit 1
+[ -x configure ] || ./autogen.sh >/dev/null 2>&1 || ./autogen.sh || exit 1
 mkdir -p _build
 cd _build
 [ -f Makefile ] || ../configure -q --enable-developer || exit 1
