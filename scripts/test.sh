@@ -12,6 +12,6 @@ cd _build
 make -j"$(nproc)" >/dev/null || { make; exit 1; }
 make -j"$(nproc)" check
 status=$?
-# The last line of the run, whatever make printed after its own summary.
-sh ../tests/summary.sh test-suite.log
+# On failure make prints its errors after the summary: repeat it last.
+[ $status -eq 0 ] || sh ../tests/summary.sh test-suite.log
 exit $status
