@@ -7,7 +7,6 @@
  */
 #include "client.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 RAY_API void ray_actor_opts_init(ray_actor_opts *o)
@@ -57,37 +56,18 @@ RAY_API int ray_actor_create(const char *cls, const ray_arg *args, int nargs,
         return ray_err(RAY_EINVAL, "actor name is empty");
     if (opts->max_restarts < -1 || opts->max_restarts > 10000)
         return ray_err(RAY_EINVAL, "max_restarts must be -1 (forever) .. 10000");
-    ray_task_opts t;
-    ray_task_opts_init(&t);
-    t.num_cpus = opts->num_cpus;
-    t.num_gpus = opts->num_gpus;
-    t.resources = opts->resources;
-    t.node = opts->node;
-    uint32_t cpu, gpu;
-    char res[1024];
-    if (!(opts->num_cpus >= 0) || !isfinite(opts->num_cpus) || !(opts->num_gpus >= 0) ||
-        !isfinite(opts->num_gpus))
-        return ray_err(RAY_EINVAL, "num_cpus and num_gpus must be >= 0");
-    const sched_region *r = cl_sched()->r;
-    if (opts->num_cpus > r->max_node_cpus + 1e-9 || opts->num_gpus > r->max_node_gpus + 1e-9)
-        return ray_err(RAY_EINFEASIBLE, "actor asks for %g CPUs and %g GPUs; the largest node "
-                                        "has %g CPUs and %g GPUs", opts->num_cpus,
-                       opts->num_gpus, r->max_node_cpus, r->max_node_gpus);
-    if (opts->node < -1 || opts->node >= (int)ray_cl.num_nodes)
-        return ray_err(RAY_EINVAL, "node %d does not exist", opts->node);
-    cpu = (uint32_t)llround(opts->num_cpus * 1000.0);
-    gpu = (uint32_t)llround(opts->num_gpus * 1000.0);
-    res[0] = 0;
-    if (opts->resources && *opts->resources &&
-        (rc = resources_parse(opts->resources, res, sizeof(res), NULL)))
-        return rc;
+    submit_res res;
+    if ((rc = submit_check_resources(opts->num_cpus, opts->num_gpus, opts->resources, opts->node,
+                                     &res)))
+        return ray_err(rc, "actor %s: %s", cls, ray_last_error());
     uint64_t h = ray_hash64(cls);
     const reg_entry *e = registry_find(h);
     if (!e || e->kind != REG_ACTOR)
         return ray_err(RAY_ENOFUNC, "actor class '%s' is not registered (RAY_ACTOR(%s, ...) "
                                     "at file scope)", cls, cls);
-    submit_spec sp = {TASK_ACTOR_CREATE, h, cls, args, nargs, 0, opts->max_restarts,
-                      cpu, gpu, res, 0};
+    submit_spec sp = {TASK_ACTOR_CREATE, h,           cls,           args,
+                      nargs,             0,           opts->max_restarts,
+                      res.cpu_milli,     res.gpu_milli, res.custom,  0};
     uint32_t task, err_src;
     int ready;
     if ((rc = submit_build(&sp, &task, NULL, &ready, &err_src)))
@@ -128,11 +108,9 @@ RAY_API int ray_actor_call(ray_actor actor, const char *method, const ray_arg *a
         ray_task_opts_init(&def);
         opts = &def;
     }
-    if (!method || nargs < 0 || nargs > SCHED_MAX_ARGS || (nargs && !args) ||
-        opts->num_returns < 0 || opts->num_returns > SCHED_MAX_RETURNS ||
-        (opts->num_returns > 0 && !returns))
-        return ray_err(RAY_EINVAL, "ray_actor_call needs a method, 0..%d args and room for "
-                                   "0..%d returns", SCHED_MAX_ARGS, SCHED_MAX_RETURNS);
+    if ((rc = submit_check_call("ray_actor_call", method, args, nargs, opts->num_returns,
+                                returns)))
+        return rc;
     ray_id id;
     sched_actor *a;
     if ((rc = actor_lookup(actor, &id, &a)))

@@ -6,7 +6,6 @@
  */
 #include "client.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 #define MAX_OBJECT_BYTES (1ull << 48)
@@ -261,32 +260,6 @@ RAY_API int ray_release(ray_ref ref)
 
 /* ---- tasks */
 
-static int check_opts(const ray_task_opts *o, uint32_t *cpu, uint32_t *gpu, char *res,
-                      size_t rescap)
-{
-    if (!(o->num_cpus >= 0) || !isfinite(o->num_cpus) || o->num_cpus > 1e6 ||
-        !(o->num_gpus >= 0) || !isfinite(o->num_gpus) || o->num_gpus > 1e6)
-        return ray_err(RAY_EINVAL, "num_cpus and num_gpus must be between 0 and 1e6");
-    if (o->num_returns < 0 || o->num_returns > SCHED_MAX_RETURNS)
-        return ray_err(RAY_EINVAL, "num_returns must be 0..%d", SCHED_MAX_RETURNS);
-    if (o->max_retries < -1 || o->max_retries > 10000)
-        return ray_err(RAY_EINVAL, "max_retries must be -1 (forever) .. 10000");
-    if (o->node < -1 || o->node >= (int)ray_cl.num_nodes)
-        return ray_err(RAY_EINVAL, "node %d does not exist (this job has %u)", o->node,
-                       ray_cl.num_nodes);
-    const sched_region *r = cl_sched()->r;
-    if (o->num_cpus > r->max_node_cpus + 1e-9 || o->num_gpus > r->max_node_gpus + 1e-9)
-        return ray_err(RAY_EINFEASIBLE, "asks for %g CPUs and %g GPUs; the largest node has "
-                                        "%g CPUs and %g GPUs", o->num_cpus, o->num_gpus,
-                       r->max_node_cpus, r->max_node_gpus);
-    *cpu = (uint32_t)llround(o->num_cpus * 1000.0);
-    *gpu = (uint32_t)llround(o->num_gpus * 1000.0);
-    res[0] = 0;
-    if (o->resources && *o->resources)
-        return resources_parse(o->resources, res, rescap, NULL);
-    return 0;
-}
-
 /* Sends a built task on: failed at once, to the ready queue, or to the
  * node service. */
 static void dispatch(uint32_t t, int ready, uint32_t err_src, int default_class)
@@ -326,26 +299,27 @@ RAY_API int ray_submit(const char *fn, const ray_arg *args, int nargs, const ray
         ray_task_opts_init(&def);
         opts = &def;
     }
-    if (!fn || nargs < 0 || nargs > SCHED_MAX_ARGS || (nargs && !args) ||
-        (opts->num_returns > 0 && !returns))
-        return ray_err(RAY_EINVAL, "ray_submit needs a function name, 0..%d args (non-NULL "
-                                   "when nargs > 0) and room for the returns", SCHED_MAX_ARGS);
-    uint32_t cpu = 0, gpu = 0;
-    char res[1024];
-    if ((rc = check_opts(opts, &cpu, &gpu, res, sizeof(res))))
+    submit_res res;
+    if ((rc = submit_check_call("ray_submit", fn, args, nargs, opts->num_returns, returns)) ||
+        (rc = submit_check_resources(opts->num_cpus, opts->num_gpus, opts->resources, opts->node,
+                                     &res)))
         return rc;
+    if (opts->max_retries < -1 || opts->max_retries > 10000)
+        return ray_err(RAY_EINVAL, "max_retries must be -1 (forever) .. 10000");
     uint64_t h = ray_hash64(fn);
     const reg_entry *e = registry_find(h);
     if (!e || e->kind != REG_FUNCTION)
         return ray_err(RAY_ENOFUNC, "function '%s' is not registered (RAY_REMOTE(%s) at file "
                                     "scope)", fn, fn);
-    submit_spec sp = {TASK_NORMAL, h, opts->name ? opts->name : fn, args, nargs,
-                      opts->num_returns, opts->max_retries, cpu, gpu, res, 0};
+    submit_spec sp = {TASK_NORMAL,   h,           opts->name ? opts->name : fn,
+                      args,          nargs,       opts->num_returns,
+                      opts->max_retries, res.cpu_milli, res.gpu_milli,
+                      res.custom,    0};
     uint32_t t, err_src;
     int ready;
     if ((rc = submit_build(&sp, &t, returns, &ready, &err_src)))
         return rc;
-    dispatch(t, ready, err_src, cpu == 1000 && gpu == 0 && !res[0]);
+    dispatch(t, ready, err_src, res.cpu_milli == 1000 && !res.gpu_milli && !res.custom[0]);
     return 0;
 }
 

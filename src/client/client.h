@@ -119,6 +119,16 @@ int submit_build(const submit_spec *sp, uint32_t *task, ray_ref *returns, int *r
                  uint32_t *err_src);
 /* Cancels the outputs of a built task that cannot be run (bad args). */
 void submit_abort(uint32_t t, int code, const char *msg);
-int resources_parse(const char *s, char *norm, size_t cap, uint32_t *cpu_milli);
+/* What every submission checks: name, arguments, room for the returns. */
+int submit_check_call(const char *what, const void *name, const ray_arg *args, int nargs,
+                      int nret, const void *returns);
+/* Resource options of tasks and actors: amounts, node, feasibility. */
+typedef struct submit_res {
+    uint32_t cpu_milli, gpu_milli;
+    char custom[1024]; /* validated "name:amount,..." */
+} submit_res;
+int submit_check_resources(double cpus, double gpus, const char *resources, int node,
+                           submit_res *out);
+int resources_parse(const char *s, char *norm, size_t cap);
 
 #endif /* RAY_CLIENT_H */

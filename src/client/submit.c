@@ -172,10 +172,42 @@ void submit_abort(uint32_t t, int code, const char *msg)
     sched_task_dispose(sh, t);
 }
 
-/* "name:amount,..." -> validated copy; CPU and GPU may not be named here. */
-int resources_parse(const char *s, char *norm, size_t cap, uint32_t *cpu_milli)
+int submit_check_call(const char *what, const void *name, const ray_arg *args, int nargs,
+                      int nret, const void *returns)
 {
-    (void)cpu_milli;
+    if (!name || nargs < 0 || nargs > SCHED_MAX_ARGS || (nargs && !args) || nret < 0 ||
+        nret > SCHED_MAX_RETURNS || (nret > 0 && !returns))
+        return ray_err(RAY_EINVAL, "%s needs a name, 0..%d args (non-NULL when nargs > 0) and "
+                                   "room for 0..%d returns", what, SCHED_MAX_ARGS,
+                       SCHED_MAX_RETURNS);
+    return 0;
+}
+
+int submit_check_resources(double cpus, double gpus, const char *resources, int node,
+                           submit_res *out)
+{
+    if (!(cpus >= 0) || !isfinite(cpus) || cpus > 1e6 || !(gpus >= 0) || !isfinite(gpus) ||
+        gpus > 1e6)
+        return ray_err(RAY_EINVAL, "num_cpus and num_gpus must be between 0 and 1e6");
+    if (node < -1 || node >= (int)ray_cl.num_nodes)
+        return ray_err(RAY_EINVAL, "node %d does not exist (this job has %u)", node,
+                       ray_cl.num_nodes);
+    const sched_region *r = cl_sched()->r;
+    if (cpus > r->max_node_cpus + 1e-9 || gpus > r->max_node_gpus + 1e-9)
+        return ray_err(RAY_EINFEASIBLE, "asks for %g CPUs and %g GPUs; the largest node has "
+                                        "%g CPUs and %g GPUs", cpus, gpus, r->max_node_cpus,
+                       r->max_node_gpus);
+    out->cpu_milli = (uint32_t)llround(cpus * 1000.0);
+    out->gpu_milli = (uint32_t)llround(gpus * 1000.0);
+    out->custom[0] = 0;
+    if (resources && *resources)
+        return resources_parse(resources, out->custom, sizeof(out->custom));
+    return 0;
+}
+
+/* "name:amount,..." -> validated copy; CPU and GPU may not be named here. */
+int resources_parse(const char *s, char *norm, size_t cap)
+{
     size_t len = strlen(s);
     if (len + 1 > cap || len > 1000)
         return ray_err(RAY_EINVAL, "resources string is too long (%zu bytes)", len);
