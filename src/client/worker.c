@@ -30,6 +30,8 @@ struct ray_ctx {
 };
 
 static uint32_t batch_pos;   /* next batch entry to run */
+static void look_start(void);
+static void look_stop(void);
 static void *actor_state;    /* what the actor's init returned */
 static uint64_t avg_task_ns; /* moving average of task run times */
 
@@ -257,6 +259,8 @@ int worker_run_task(uint32_t t)
             rc = e->method(&ctx, actor_state, bufs, k->nargs);
         else
             rc = e->fn(&ctx, bufs, k->nargs);
+        if (ray_cl.kind == CLIENT_POOL && atomic_load(&ray_cl.me->depth) == 1)
+            look_start(); /* before the outputs are seen: see lookers */
         finish(&ctx, rc, k->name);
         uint64_t dt = ray_now_ns() - t0;
         avg_task_ns = avg_task_ns ? (avg_task_ns * 7 + dt) / 8 : dt;
@@ -344,6 +348,7 @@ void worker_block_enter(void)
         me->batch_n = from;
         ray_evc_signal(&sh->r->ready.evc, (int)(n - from));
     }
+    look_stop();
     atomic_store(&me->state, CLIENT_BLOCKED);
     lent = atomic_exchange(&me->cpu_held, 0);
     sched_cpu_put(sh, lent);
@@ -401,17 +406,42 @@ static void token_wait(void)
     ray_evc_wait(&r->cpu_evc, seq, ray_now_ns() + 100000000ULL);
 }
 
-/* Spins for work if no other worker does, else sleeps.  Sleeping workers
+/*
+ * Lookers: pool workers that will look at the ready queue without being
+ * woken (r->lookers).  A worker counts itself from the moment its task
+ * returns, before its outputs are sealed, until it takes more work or
+ * sleeps: a driver that submits as soon as it sees a result then finds a
+ * looker and wakes nobody (a futex wake costs it microseconds).  The count
+ * is signed: if a worker dies between the flag and the count, the error
+ * only costs extra wake-ups; sleeps are bounded besides.
+ */
+static void look_start(void)
+{
+    if (!atomic_load_explicit(&ray_cl.me->looking, memory_order_relaxed)) {
+        atomic_store(&ray_cl.me->looking, 1); /* the service undoes it if we die */
+        atomic_fetch_add(&R()->lookers, 1);
+    }
+}
+
+static void look_stop(void)
+{
+    if (atomic_load_explicit(&ray_cl.me->looking, memory_order_relaxed)) {
+        atomic_fetch_sub(&R()->lookers, 1);
+        atomic_store(&ray_cl.me->looking, 0);
+    }
+}
+
+/* Spins for work if it is the only looker, else sleeps.  Sleeping workers
  * hold no CPU token. */
 static void pool_wait(void)
 {
     sched_region *r = R();
-    uint32_t zero = 0;
-    if (atomic_compare_exchange_strong(&r->spinners, &zero, 1)) {
+    look_start();
+    if (atomic_load(&r->lookers) == 1) {
         uint64_t end = ray_now_ns() + ray_cl.spin_ns;
         for (unsigned i = 1;; i++) {
             if (atomic_load_explicit(&r->ready.len, memory_order_acquire) || exit_asked())
-                break;
+                return; /* still a looker: pool_loop takes it */
             if (!(i & 63)) {
                 if (ray_now_ns() >= end || atomic_load(&r->cpu_wanted))
                     break;
@@ -419,11 +449,13 @@ static void pool_wait(void)
             }
             ray_cpu_relax();
         }
-        atomic_store(&r->spinners, 0);
-        atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load(&r->ready.len))
-            return;
     }
+    /* Stop looking, then look once more (a push that saw us looking did
+     * not wake anyone), then sleep. */
+    look_stop();
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&r->ready.len))
+        return;
     if (atomic_load(&ray_cl.me->cpu_held))
         token_put();
     atomic_store(&ray_cl.me->state, CLIENT_IDLE);
@@ -469,10 +501,12 @@ static void pool_loop(void)
             continue;
         }
         uint32_t n = sched_queue_pop(sh, &r->ready, me->batch, &me->batch_n, batch_size(len));
+        look_stop(); /* busy now: whoever pushes more must wake someone */
         if (!n)
             continue;
-        /* More waiting and nobody spinning: wake one more worker. */
-        if (atomic_load(&r->ready.len) && !atomic_load(&r->spinners))
+        /* More waiting and nobody else looking: wake one more worker. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load(&r->ready.len) && atomic_load(&r->lookers) <= 0)
             ray_evc_signal(&r->ready.evc, 1);
         run_batch(n);
         if (atomic_load(&r->cpu_avail) < 0 || atomic_load(&r->cpu_wanted))
@@ -676,6 +710,7 @@ _Noreturn void worker_main(void)
     case CLIENT_ACTOR: actor_loop(); break;
     default: pool_loop(); break;
     }
+    look_stop();
     if (atomic_load(&ray_cl.me->cpu_held))
         token_put();
     fflush(NULL);

@@ -162,8 +162,8 @@ void sched_ready_push(sched *s, uint32_t t)
     sched_region *r = s->r;
     sched_queue_push(s, &r->ready, t);
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&r->spinners, memory_order_relaxed))
-        return; /* a spinning worker takes it, and wakes another if more wait */
+    if (atomic_load_explicit(&r->lookers, memory_order_relaxed) > 0)
+        return; /* a worker about to look takes it, and wakes another if more wait */
     if (atomic_load_explicit(&r->ready.evc.sleepers, memory_order_relaxed)) {
         ray_evc_signal(&r->ready.evc, 1);
         return;

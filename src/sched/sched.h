@@ -132,6 +132,7 @@ typedef struct sched_client {
     uint32_t batch[SCHED_BATCH_MAX];
     uint32_t actor;              /* actor slot (CLIENT_ACTOR) */
     _Atomic uint32_t held_n;     /* entries of its list of held refs (sched_client_held) */
+    _Atomic uint32_t looking;    /* counted in sched_region.lookers */
     uint32_t ngpus;              /* GPUs the service gave its current task */
     uint16_t gpu_ids[16];
     _Atomic uint64_t last_active_ns;
@@ -187,7 +188,7 @@ typedef struct sched_region {
     _Atomic int32_t cpu_avail;       /* milli-CPUs not held (negative: lent twice) */
     _Atomic uint32_t cpu_wanted;     /* the service waits for CPU: pool yields */
     ray_evc cpu_evc;                 /* workers waiting for a token */
-    _Atomic uint32_t spinners;       /* pool workers spinning on the ready queue */
+    _Atomic int32_t lookers;         /* pool workers about to look at the ready queue */
     _Atomic uint32_t spawn_hint;     /* a ready task found no idle worker */
     _Atomic uint32_t workers_alive;
     _Atomic uint32_t actors_alive;

@@ -1011,6 +1011,7 @@ static int client_alloc(sched_service *svc, uint32_t kind, uint32_t *out)
         sc->actor = 0;
         sc->ngpus = 0;
         atomic_store(&sc->held_n, 0);
+        atomic_store(&sc->looking, 0);
         ray_ring_init(&sc->c2s, SCHED_C2S_RING);
         ray_ring_init(&sc->s2c, SCHED_S2C_RING);
         sched_queue_init(&sc->mailbox);
@@ -1267,6 +1268,8 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
     if (c->kind != CLIENT_DRIVER || svc->shutting_down)
         release_holds(svc, slot, how);
     if (c->kind == CLIENT_POOL) {
+        if (atomic_exchange(&sc->looking, 0))
+            atomic_fetch_sub(&sh->r->lookers, 1);
         recover_batch(svc, slot, &sh->r->ready);
         if (c->connected)
             svc->pool_alive--;
