@@ -55,21 +55,32 @@ static uint64_t cgroup_limit(void)
     return 0;
 }
 
+/* Whether an OS device is a GPU a task can use: a compute co-processor
+ * (CUDA, OpenCL, LevelZero) or a GPU its management library names (NVML,
+ * RSMI).  Display-only GPUs (a "card0" DRM device) are not counted. */
+static int is_compute_gpu(hwloc_obj_t o)
+{
+    if (o->attr->osdev.type == HWLOC_OBJ_OSDEV_COPROC)
+        return 1;
+    return o->attr->osdev.type == HWLOC_OBJ_OSDEV_GPU && o->subtype &&
+           (!strcmp(o->subtype, "NVML") || !strcmp(o->subtype, "RSMI"));
+}
+
+/* GPUs, once each: one device shows as several OS devices (cuda0 and
+ * nvml0 under the same PCI device), so count distinct parents. */
 static int count_gpus(hwloc_topology_t topo)
 {
+    hwloc_obj_t seen[256];
     int n = 0;
     for (hwloc_obj_t o = NULL; (o = hwloc_get_next_osdev(topo, o));) {
-        /* One per device: CUDA/NVML/RSMI/LevelZero each name it; count the
-         * compute-capable subtype once (GPU osdevs of CUDA or co-processor). */
-        if (o->attr->osdev.type == HWLOC_OBJ_OSDEV_COPROC)
-            n++;
+        if (!is_compute_gpu(o))
+            continue;
+        int dup = 0;
+        for (int i = 0; i < n && !dup; i++)
+            dup = o->parent && seen[i] == o->parent;
+        if (!dup && n < (int)RAY_ARRAY_SIZE(seen))
+            seen[n++] = o->parent;
     }
-    if (n)
-        return n;
-    for (hwloc_obj_t o = NULL; (o = hwloc_get_next_osdev(topo, o));)
-        if (o->attr->osdev.type == HWLOC_OBJ_OSDEV_GPU && o->subtype &&
-            (!strcmp(o->subtype, "NVML") || !strcmp(o->subtype, "RSMI")))
-            n++;
     return n;
 }
 
@@ -111,6 +122,13 @@ int topo_detect(topo_node *t)
     }
     uint64_t mem = hwloc_get_root_obj(topo)->total_memory;
     snprintf(t->memory_from, sizeof(t->memory_from), "hwloc (physical memory)");
+    /* NUMA nodes' sysfs can miss hot-added memory (seen on VMs): the
+     * kernel's page count is the floor. */
+    uint64_t phys = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+    if (thissystem && phys > mem) {
+        mem = phys;
+        snprintf(t->memory_from, sizeof(t->memory_from), "physical memory");
+    }
     uint64_t cg = thissystem ? cgroup_limit() : 0;
     if (cg && cg < mem) {
         mem = cg;
