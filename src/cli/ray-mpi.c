@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include "topo/topo.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -21,6 +23,28 @@ static void usage(FILE *out)
                  "Every option has an environment twin RAY_MPI_<NAME>; options win.\n\n"
                  "options:\n");
     ray_config_usage(out);
+}
+
+/* Every setting, then what the automatic ones come to on this node. */
+static int print_config(const ray_config *cfg)
+{
+    ray_config_print(cfg, stdout);
+    topo_node t;
+    double cpus, gpus;
+    uint64_t store;
+    uint32_t max_workers;
+    if (topo_detect(&t) || topo_resolve(cfg, &t, &cpus, &gpus, &store, &max_workers)) {
+        fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
+        return 1;
+    }
+    printf("# on this node: RAY_MPI_NUM_CPUS=%g (%s)\n", cpus,
+           cfg->num_cpus_auto ? t.cpus_from : "setting");
+    printf("# on this node: RAY_MPI_NUM_GPUS=%g (%s)\n", gpus,
+           cfg->num_gpus_auto ? t.gpus_from : "setting");
+    printf("# on this node: RAY_MPI_OBJECT_STORE_MEMORY=%llu (%s)\n", (unsigned long long)store,
+           cfg->object_store_memory_auto ? t.memory_from : "setting");
+    printf("# on this node: RAY_MPI_MAX_WORKERS=%u\n", max_workers);
+    return 0;
 }
 
 /* Resolves a command like execvp would, for the error message's sake. */
@@ -64,10 +88,8 @@ int main(int argc, char **argv)
             printf("ray-mpi %s\n", PACKAGE_VERSION);
             return 0;
         }
-        if (!strcmp(argv[i], "--config")) {
-            ray_config_print(&cfg, stdout);
-            return 0;
-        }
+        if (!strcmp(argv[i], "--config"))
+            return print_config(&cfg);
         int used;
         if (ray_config_option(&cfg, argc - i, argv + i, &used)) {
             fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
