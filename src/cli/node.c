@@ -29,7 +29,13 @@
 #include <unistd.h>
 
 enum { EV_SIGNAL = 1, EV_DOORBELL = 2, EV_CLIENT = 3, EV_DRIVER = 4 };
-#define EV(type, slot) (((uint64_t)(type) << 32) | (uint32_t)(slot))
+/* An event names its kind, the descriptor and the client slot: a slot is
+ * reused, a descriptor too, the pair is not while both are open. */
+#define EV(type, fd, slot)                                                    \
+    (((uint64_t)(type) << 56) | ((uint64_t)(uint32_t)(fd) << 24) | ((slot)&0xffffffu))
+#define EV_TYPE(d) ((int)((d) >> 56))
+#define EV_FD(d) ((int)(((d) >> 24) & 0xffffffffu))
+#define EV_SLOT(d) ((uint32_t)((d)&0xffffffu))
 
 typedef struct node {
     const node_args *a;
@@ -70,7 +76,7 @@ static void on_spawn(void *arg, uint32_t slot, int sock, pid_t pid)
         return;
     }
     n->socks[slot] = sock;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_CLIENT, slot)};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_CLIENT, sock, slot)};
     epoll_ctl(n->ep, EPOLL_CTL_ADD, sock, &ev);
 }
 
@@ -78,6 +84,17 @@ static void drop_socket(node *n, int fd)
 {
     epoll_ctl(n->ep, EPOLL_CTL_DEL, fd, NULL);
     close(fd);
+}
+
+/* A process of the node is gone (reaped): its socket goes too, even if a
+ * process it started still holds the other end (no EOF would come). */
+static void on_gone(void *arg, uint32_t slot)
+{
+    node *n = arg;
+    if (slot < n->nsocks && n->socks[slot] >= 0) {
+        drop_socket(n, n->socks[slot]);
+        n->socks[slot] = -1;
+    }
 }
 
 static void begin_stop(node *n, const char *why)
@@ -113,11 +130,11 @@ static void welcome(node *n, int fd, int code, uint32_t slot)
 }
 
 /* A frame (or EOF) on a process's socket. */
-static void on_socket(node *n, int type, uint32_t slot)
+static void on_socket(node *n, int type, int evfd, uint32_t slot)
 {
-    int fd = type == EV_DRIVER ? n->driver_fd : n->socks[slot];
-    if (fd < 0)
-        return;
+    int fd = type == EV_DRIVER ? n->driver_fd : slot < n->nsocks ? n->socks[slot] : -1;
+    if (fd < 0 || (type == EV_CLIENT && fd != evfd))
+        return; /* an event of a socket closed since */
     sock_hello h;
     uint16_t t;
     uint32_t len;
@@ -162,7 +179,8 @@ static void on_socket(node *n, int type, uint32_t slot)
         epoll_ctl(n->ep, EPOLL_CTL_DEL, fd, NULL);
         n->socks[got] = fd;
         n->driver_fd = -1;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_CLIENT, got)};
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP,
+                                 .data.u64 = EV(EV_CLIENT, fd, got)};
         epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &ev);
         welcome(n, fd, 0, got);
         return;
@@ -220,7 +238,7 @@ static int spawn_driver(node *n)
         return rc;
     n->driver_pid = pid;
     n->driver_fd = sock;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_DRIVER, 0)};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_DRIVER, 0, 0)};
     epoll_ctl(n->ep, EPOLL_CTL_ADD, sock, &ev);
     return 0;
 }
@@ -291,6 +309,7 @@ static int setup(node *n)
              n->cfg.num_gpus_auto ? t.gpus_from : "RAY_MPI_NUM_GPUS", store_bytes / 1e9,
              n->cfg.object_store_memory_auto ? t.memory_from : "setting", n->jobdir);
     sched_service_on_spawn(n->svc, on_spawn, n);
+    sched_service_on_gone(n->svc, on_gone, n);
     n->nsocks = (uint32_t)n->cfg.max_workers + 16;
     n->socks = malloc(n->nsocks * sizeof(int));
     if (!n->socks)
@@ -315,7 +334,7 @@ static int setup_events(node *n)
     n->ep = epoll_create1(EPOLL_CLOEXEC);
     if (n->sigfd < 0 || n->ep < 0)
         return ray_err_sys("signalfd/epoll");
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(EV_SIGNAL, 0)};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(EV_SIGNAL, 0, 0)};
     epoll_ctl(n->ep, EPOLL_CTL_ADD, n->sigfd, &ev);
     return 0;
 }
@@ -325,7 +344,8 @@ static void handle_events(node *n, int timeout_ms)
     struct epoll_event evs[64];
     int k = epoll_wait(n->ep, evs, 64, timeout_ms);
     for (int i = 0; i < k; i++) {
-        uint32_t type = (uint32_t)(evs[i].data.u64 >> 32), slot = (uint32_t)evs[i].data.u64;
+        uint64_t d = evs[i].data.u64;
+        int type = EV_TYPE(d);
         if (type == EV_SIGNAL)
             on_signal(n);
         else if (type == EV_DOORBELL) {
@@ -333,7 +353,7 @@ static void handle_events(node *n, int timeout_ms)
             ssize_t r = read(sched_service_efd(n->svc), &v, sizeof(v));
             (void)r;
         } else
-            on_socket(n, (int)type, slot);
+            on_socket(n, type, EV_FD(d), EV_SLOT(d));
     }
 }
 
@@ -358,7 +378,7 @@ static int loop_done(node *n)
 static void run(node *n)
 {
     sched *sh = sched_service_shm(n->svc);
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(EV_DOORBELL, 0)};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(EV_DOORBELL, 0, 0)};
     epoll_ctl(n->ep, EPOLL_CTL_ADD, sched_service_efd(n->svc), &ev);
     uint64_t next_tick = 0, spin_ns = 20000;
     unsigned busy = 0;
@@ -459,7 +479,7 @@ int node_service_main(const node_args *a)
         return 1;
     }
     if (a->driver_sock >= 0) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_DRIVER, 0)};
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_DRIVER, 0, 0)};
         epoll_ctl(n.ep, EPOLL_CTL_ADD, a->driver_sock, &ev);
     } else if ((rc = spawn_driver(&n))) {
         fprintf(stderr, "ray-mpi: node %u: %s\n", a->node, ray_last_error());

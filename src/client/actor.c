@@ -30,8 +30,13 @@ static int actor_lookup(ray_actor h, ray_id *id, sched_actor **a)
         return ray_err(RAY_EINVAL, "actor lives on node %u; actors of other nodes are not "
                                    "reachable yet", id->node);
     *a = sched_actor_at(sh, id->slot);
-    if ((*a)->gen != id->gen || atomic_load(&(*a)->state) == ACTOR_FREE)
+    if ((*a)->gen != id->gen)
         return ray_err(RAY_EACTOR, "actor is dead (its handle is stale)");
+    if (atomic_load(&(*a)->state) == ACTOR_FREE) { /* dead and gone: say why it died */
+        char msg[600];
+        actor_death_msg(*a, id->gen, msg, sizeof(msg));
+        return ray_err(RAY_EACTOR, "%s", msg);
+    }
     return 0;
 }
 
@@ -73,7 +78,7 @@ RAY_API int ray_actor_create(const char *cls, const ray_arg *args, int nargs,
     if ((rc = submit_build(&sp, &task, NULL, &ready, &err_src)))
         return rc;
     sched_task *k = sched_task_at(cl_sched(), task);
-    atomic_store(&k->state, TASK_WAITING);
+    atomic_store(&k->state, TASK_TAGGED(TASK_WAITING, k->gen));
     char buf[sizeof(msg_actor_create) + SCHED_ACTOR_NAME_MAX];
     msg_actor_create *m = (msg_actor_create *)buf;
     m->slot = task;
@@ -128,26 +133,21 @@ RAY_API int ray_actor_call(ray_actor actor, const char *method, const ray_arg *a
         return rc;
     sched *sh = cl_sched();
     sched_task *k = sched_task_at(sh, t);
-    atomic_store_explicit(&k->state, TASK_QUEUED, memory_order_release);
+    atomic_store_explicit(&k->state, TASK_TAGGED(TASK_QUEUED, k->gen), memory_order_release);
     /* Argument errors are the actor's to report, in order with the other
      * calls: the call still goes through the queue. */
     (void)ready;
     (void)err_src;
-    if (sched_queue_push(sh, &a->calls, t) == 0) {
+    if (sched_actor_push(sh, a, id.gen, t) == 0) {
         ray_evc_signal(&a->calls.evc, 1);
         return 0;
     }
-    /* The actor is dead: fail the call now with its death message. */
-    uint32_t s = TASK_QUEUED;
-    if (atomic_compare_exchange_strong(&k->state, &s, TASK_CANCELLED)) {
-        char msg[600] = "actor is dead";
-        if (a->err_obj && a->gen == id.gen) {
-            store_obj *o = store_obj_at(cl_store(), a->err_obj);
-            snprintf(msg, sizeof(msg), "%.*s", (int)RAY_MIN(o->size, 590),
-                     (const char *)store_obj_view(cl_store(), a->err_obj));
-        }
-        submit_abort(t, RAY_EACTOR, msg);
-    }
+    /* The actor is dead (or its slot reused): fail the call now, with the
+     * message it died with.  The call was never queued: it is ours. */
+    char msg[600];
+    actor_death_msg(a, id.gen, msg, sizeof(msg));
+    atomic_store(&k->state, TASK_CANCELLED);
+    submit_abort(t, RAY_EACTOR, msg);
     return 0;
 }
 
@@ -184,4 +184,16 @@ RAY_API int ray_actor_kill(ray_actor actor)
         return rc == RAY_EACTOR ? 0 : rc; /* already dead and gone */
     msg_actor_req m = {0, id.slot, id.gen, 0};
     return client_request(MSG_ACTOR_KILL, &m, sizeof(m), NULL, 0, NULL);
+}
+
+void actor_death_msg(const sched_actor *a, uint32_t gen, char *buf, size_t size)
+{
+    snprintf(buf, size, "actor is dead");
+    uint32_t eo = a->err_obj;
+    if (!eo || a->gen != gen || eo >= cl_store()->max_objects)
+        return;
+    const store_obj *o = store_obj_at(cl_store(), eo);
+    if (STORE_STATE(atomic_load(&o->state)) == STORE_ERROR)
+        snprintf(buf, size, "%.*s", (int)RAY_MIN(o->size, size - 1),
+                 (const char *)store_obj_view(cl_store(), eo));
 }

@@ -140,8 +140,8 @@ static int prepare_get(ray_ref ref, uint32_t *slot, uint32_t *gen)
     pthread_mutex_unlock(&ray_cl.lock);
     if (rc < 0) {
         char buf[64];
-        return ray_err(RAY_EINVAL, "ref %s was released by this process",
-                       ray_ref_str(ref, buf, sizeof(buf)));
+        return ray_err(RAY_EINVAL, "ref %s: %s", ray_ref_str(ref, buf, sizeof(buf)),
+                       ray_last_error());
     }
     *slot = id.slot;
     *gen = id.gen;
@@ -266,24 +266,20 @@ static void dispatch(uint32_t t, int ready, uint32_t err_src, int default_class)
 {
     sched *sh = cl_sched();
     sched_task *k = sched_task_at(sh, t);
-    if (err_src) {
+    if (err_src) { /* an argument failed: so does this task, with its error */
         uint32_t notify[SCHED_MAX_RETURNS];
-        const sched_out *outs = (const sched_out *)sched_task_body(sh, k);
-        int n = 0;
-        for (uint32_t i = 0; i < k->nret; i++)
-            if (store_obj_copy_error(cl_store(), outs[i].slot, err_src))
-                notify[n++] = outs[i].slot;
+        int n = sched_task_fail_from(sh, k, err_src, notify);
         for (int i = 0; i < n; i++)
             notify_if(1, notify[i]);
         sched_task_dispose(sh, t);
         return;
     }
     if (ready && default_class) {
-        atomic_store_explicit(&k->state, TASK_QUEUED, memory_order_release);
+        atomic_store_explicit(&k->state, TASK_TAGGED(TASK_QUEUED, k->gen), memory_order_release);
         sched_ready_push(sh, t);
         return;
     }
-    atomic_store_explicit(&k->state, TASK_WAITING, memory_order_release);
+    atomic_store_explicit(&k->state, TASK_TAGGED(TASK_WAITING, k->gen), memory_order_release);
     msg_task m = {t, k->gen};
     client_send(MSG_SUBMIT, &m, sizeof(m));
 }
@@ -342,31 +338,36 @@ RAY_API int ray_cancel(ray_ref ref, int force)
     sched_task *k = sched_task_at(sh, t);
     uint32_t gen = k->gen;
     atomic_thread_fence(memory_order_acquire);
+    const sched_out *outs;
+    uint32_t nret = sched_task_outputs(sh, k, &outs);
     int produces = 0;
-    if (k->nret <= SCHED_MAX_RETURNS && k->body_obj < cl_store()->max_objects) {
-        const sched_out *outs = (const sched_out *)sched_task_body(sh, k);
-        for (uint32_t i = 0; i < k->nret; i++)
-            produces |= outs[i].slot == id.slot && outs[i].gen == id.gen;
-    }
+    for (uint32_t i = 0; i < nret; i++)
+        produces |= outs[i].slot == id.slot && outs[i].gen == id.gen;
     if (!produces || k->gen != gen)
         return 0; /* the task is gone: its outputs are being sealed */
     uint32_t s = atomic_load(&k->state);
     for (;;) {
-        uint32_t state = TASK_STATE(s);
-        if (k->gen != gen || state == TASK_FREE || state == TASK_CANCELLED)
-            return 0;
-        if (state == TASK_WAITING || state == TASK_QUEUED) {
-            if (!atomic_compare_exchange_weak(&k->state, &s, TASK_CANCELLED))
+        uint32_t was_waiting = s == TASK_TAGGED(TASK_WAITING, gen);
+        if (was_waiting || s == TASK_TAGGED(TASK_QUEUED, gen)) {
+            /* Tagged with its generation: fails on a reused slot. */
+            uint32_t to = TASK_TAGGED(TASK_CANCELLING, gen) | (was_waiting ? TASK_F_WAS_WAITING : 0);
+            if (!atomic_compare_exchange_weak(&k->state, &s, to))
                 continue;
-            /* Ours now: fail the outputs; whoever dequeues it frees it. */
+            /* Ours until sched_task_cancelled: whoever unlinks it meanwhile
+             * leaves the slot to us. */
             uint32_t notify[SCHED_MAX_RETURNS];
             int n = sched_task_fail_outputs(sh, k, RAY_ECANCELLED, "task cancelled by ray_cancel",
                                             notify);
+            sched_task_cancelled(sh, t);
             for (int i = 0; i < n; i++)
                 notify_if(1, notify[i]);
-            msg_cancel m = {t, gen, 0, 0};
+            if (!was_waiting)
+                return 0;
+            msg_cancel m = {t, gen, 0, 0}; /* the node service held it: it frees it */
             return client_send(MSG_CANCEL, &m, sizeof(m));
         }
+        if (TASK_STATE(s) != TASK_RUNNING || k->gen != gen)
+            return 0; /* finished, failed or cancelled already */
         /* Running: ask it (ray_ctx_cancelled), or have its worker killed. */
         uint32_t flag = force ? TASK_F_FORCE | TASK_F_CANCEL : TASK_F_CANCEL;
         if (!atomic_compare_exchange_weak(&k->state, &s, s | flag))

@@ -98,8 +98,12 @@ int worker_run_task(uint32_t t);
 /* While the running task waits for object (slot, gen): if the task that
  * makes it is queued, run it here in place.  Returns 1 if it ran one. */
 int worker_run_inline(uint32_t slot, uint32_t gen);
-void worker_block_enter(void);
-void worker_block_exit(void);
+/* A worker about to sleep in a wait lends its CPU (returns how much); it
+ * takes it back when the wait is over. */
+int32_t worker_block_enter(void);
+void worker_block_exit(int32_t lent);
+/* The message an actor died with (its err_obj), for calls made after. */
+void actor_death_msg(const sched_actor *a, uint32_t gen, char *buf, size_t size);
 
 /* ---- submit.c */
 /* Writes a task spec into a fresh slot; fills outs (nret refs). */

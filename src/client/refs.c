@@ -74,8 +74,9 @@ int client_hold_acquire(uint32_t slot, uint32_t gen)
 {
     uint64_t h = ray_cl.holds[slot];
     if (HOLD_GEN(h) == gen)
-        return (h & HOLD_RELEASED) ? ray_err(RAY_EINVAL, "ref was released by this process") : 0;
-    store_obj_ref(cl_store(), slot);
+        return (h & HOLD_RELEASED) ? ray_err(RAY_EINVAL, "released by this process") : 0;
+    if (!store_obj_ref_live(cl_store(), slot, gen))
+        return ray_err(RAY_EINVAL, "released (its object is freed)");
     client_hold_new(slot, gen);
     return 1;
 }
@@ -116,6 +117,16 @@ int client_hold_release(ray_id id)
     }
     forget(id.slot);
     pthread_mutex_unlock(&ray_cl.lock);
+    store_obj *o = store_obj_at(cl_store(), id.slot);
+    if (STORE_STATE(atomic_load(&o->state)) == STORE_CREATED && o->creator == ray_cl.slot) {
+        /* Released before ray_seal: it will never be sealed, so whoever
+         * waits for it (a task it was passed to) gets an error, not a hang. */
+        static const char msg[] = "its creator released it before ray_seal";
+        if (store_obj_fail(cl_store(), id.slot, RAY_EINVAL, msg, sizeof(msg) - 1)) {
+            msg_notify m = {id.slot, 0};
+            client_send(MSG_NOTIFY, &m, sizeof(m));
+        }
+    }
     store_obj_unref(cl_store(), id.slot);
     return 0;
 }

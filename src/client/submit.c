@@ -205,27 +205,16 @@ int submit_check_resources(double cpus, double gpus, const char *resources, int 
     return 0;
 }
 
-/* "name:amount,..." -> validated copy; CPU and GPU may not be named here. */
+/* "name:amount,..." -> validated copy (the node service parses it again). */
 int resources_parse(const char *s, char *norm, size_t cap)
 {
+    ray_resource r[RAY_RES_MAX];
     size_t len = strlen(s);
-    if (len + 1 > cap || len > 1000)
+    if (len + 1 > cap)
         return ray_err(RAY_EINVAL, "resources string is too long (%zu bytes)", len);
-    const char *p = s;
-    while (*p) {
-        const char *colon = strchr(p, ':');
-        const char *comma = strchr(p, ',');
-        if (!colon || (comma && comma < colon) || colon == p)
-            return ray_err(RAY_EINVAL, "resources '%s': expected name:amount,...", s);
-        if ((colon - p == 3 && !strncmp(p, "CPU", 3)) || (colon - p == 3 && !strncmp(p, "GPU", 3)))
-            return ray_err(RAY_EINVAL, "resources '%s': use num_cpus/num_gpus for CPU and GPU", s);
-        char *end;
-        double v = strtod(colon + 1, &end);
-        if (end == colon + 1 || (*end && *end != ',') || !(v >= 0) || !isfinite(v))
-            return ray_err(RAY_EINVAL, "resources '%s': bad amount after '%.*s'", s,
-                           (int)(colon - p), p);
-        p = *end ? end + 1 : end;
-    }
+    int n = ray_resources_parse(s, len, r);
+    if (n < 0)
+        return n;
     memcpy(norm, s, len + 1);
     return 0;
 }

@@ -4,7 +4,8 @@
  * then, after RAY_MPI_SPIN_US, registers with the node service and sleeps
  * on its own doorbell; the service rings it when a watched object becomes
  * ready.  A worker that sleeps lends its CPU first (worker_block_enter) so
- * nested tasks can run.
+ * nested tasks can run; producers it can run in place it runs before, while
+ * it still holds its CPU.
  */
 #include "client.h"
 
@@ -106,17 +107,19 @@ int client_wait(const uint32_t *slots, const uint32_t *gens, int n, int need,
         }
         ray_cpu_relax();
     }
-    /* Slow path: sleep until the service rings. */
+    /* Slow path: sleep until the service rings -- unless the caller only
+     * polls (a deadline already passed registers nothing). */
+    if (ray_now_ns() >= deadline_ns) {
+        rc = RAY_ETIMEDOUT;
+        goto out;
+    }
     int blocked = ray_cl.role == ROLE_WORKER && ray_cl.task;
-    if (blocked)
-        worker_block_enter();
+    int32_t lent = blocked ? worker_block_enter() : 0;
     int registered = 0;
     for (;;) {
         uint32_t seq = atomic_load(&ray_cl.me->doorbell);
         if (done(scan(slots, n, seen, &nready, &err_at), need, stop_on_error, err_at))
             break;
-        if (blocked && run_producers(slots, gens, n, seen))
-            continue;
         if (!registered) {
             if ((rc = register_wait(slots, gens, n, seen)))
                 break;
@@ -134,7 +137,7 @@ int client_wait(const uint32_t *slots, const uint32_t *gens, int n, int need,
             break;
     }
     if (blocked)
-        worker_block_exit();
+        worker_block_exit(lent);
 out:
     if (seen != small)
         free(seen);

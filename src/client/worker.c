@@ -208,16 +208,8 @@ static void fail_early(uint32_t t, int code, const char *msg, uint32_t err_src)
     sched *sh = cl_sched();
     sched_task *k = sched_task_at(sh, t);
     uint32_t watched[SCHED_MAX_RETURNS];
-    int n = 0;
-    if (err_src) {
-        const sched_out *outs = (const sched_out *)sched_task_body(sh, k);
-        for (uint32_t i = 0; i < k->nret && i < SCHED_MAX_RETURNS; i++)
-            if (STORE_STATE(atomic_load(&cl_store()->objs[outs[i].slot].state)) == STORE_PENDING &&
-                store_obj_copy_error(cl_store(), outs[i].slot, err_src))
-                watched[n++] = outs[i].slot;
-    } else {
-        n = sched_task_fail_outputs(sh, k, code, msg, watched);
-    }
+    int n = err_src ? sched_task_fail_from(sh, k, err_src, watched)
+                    : sched_task_fail_outputs(sh, k, code, msg, watched);
     notify(watched, n);
 }
 
@@ -259,8 +251,9 @@ int worker_run_task(uint32_t t)
             rc = e->method(&ctx, actor_state, bufs, k->nargs);
         else
             rc = e->fn(&ctx, bufs, k->nargs);
-        if (ray_cl.kind == CLIENT_POOL && atomic_load(&ray_cl.me->depth) == 1)
-            look_start(); /* before the outputs are seen: see lookers */
+        if (ray_cl.kind == CLIENT_POOL && atomic_load(&ray_cl.me->depth) == 1 &&
+            batch_pos + 1 >= ray_cl.me->batch_n)
+            look_start(); /* last of its batch, before the outputs are seen: see lookers */
         finish(&ctx, rc, k->name);
         uint64_t dt = ray_now_ns() - t0;
         avg_task_ns = avg_task_ns ? (avg_task_ns * 7 + dt) / 8 : dt;
@@ -272,30 +265,33 @@ int worker_run_task(uint32_t t)
         free(views);
     if (bufs != bsmall)
         free(bufs);
-    if (atomic_load(&k->state) & TASK_F_INPLACE) {
-        sched_task_release(sh, t);
-        sched_task_inplace_done(sh, t);
-    } else {
-        sched_task_dispose(sh, t);
-    }
+    sched_task_finish(sh, t);
     stack_pop();
     return 0;
 }
 
-/* QUEUED -> RUNNING by this process; otherwise whatever unlinking it from
- * its queue asks (a cancelled or in-place-done task is freed here). */
-static int claim(uint32_t t)
+/* Claims task (slot, gen) taken from a queue: QUEUED -> RUNNING by this
+ * process.  Anything else is what unlinking it asks for (a cancelled or
+ * in-place-done task is freed here). */
+static int claim(sched_out b)
 {
     sched *sh = cl_sched();
+    uint32_t t = b.slot, s;
+    if (!t || t >= sh->r->max_tasks || sched_task_at(sh, t)->gen != b.gen)
+        return 0; /* freed and reused since: not ours */
     sched_task *k = sched_task_at(sh, t);
-    uint32_t s = TASK_QUEUED;
     stack_push(t);
-    if (atomic_compare_exchange_strong(&k->state, &s, TASK_MAKE(TASK_RUNNING, ray_cl.slot)))
-        return 1;
+    for (;;) {
+        s = TASK_TAGGED(TASK_QUEUED, b.gen);
+        if (atomic_compare_exchange_strong(&k->state, &s, TASK_MAKE(TASK_RUNNING, ray_cl.slot)))
+            return 1;
+        s = sched_task_unlinked(sh, t);
+        if (TASK_STATE(s) != TASK_QUEUED)
+            break; /* QUEUED again means a rerun raced us: claim again */
+    }
     stack_pop();
-    s = sched_task_unlinked(sh, t);
     uint32_t st = TASK_STATE(s);
-    if (st != TASK_CANCELLED && st != TASK_DONE && st != TASK_RUNNING)
+    if (st != TASK_CANCELLED && st != TASK_DONE && st != TASK_RUNNING && st != TASK_CANCELLING)
         ray_warn("worker", "task slot %u in a queue is in state %u; skipped", t, s);
     return 0;
 }
@@ -314,8 +310,8 @@ int worker_run_inline(uint32_t obj, uint32_t gen)
         return 0;
     sched_task *k = sched_task_at(sh, t);
     uint32_t s = atomic_load(&k->state);
-    if (s != TASK_QUEUED || k->kind != TASK_NORMAL || k->cpu_milli != 1000 || k->gpu_milli ||
-        k->res_len)
+    if (s != TASK_TAGGED(TASK_QUEUED, k->gen) || k->kind != TASK_NORMAL || k->cpu_milli != 1000 ||
+        k->gpu_milli || k->res_len)
         return 0;
     /* The task that makes what we wait for sits in a queue: run it here,
      * depth first, instead of sleeping while it waits for a worker.  It
@@ -332,9 +328,7 @@ int worker_run_inline(uint32_t obj, uint32_t gen)
 
 /* ---- lending the CPU while blocked */
 
-static int32_t lent;
-
-void worker_block_enter(void)
+int32_t worker_block_enter(void)
 {
     sched *sh = cl_sched();
     sched_client *me = ray_cl.me;
@@ -343,26 +337,28 @@ void worker_block_enter(void)
     uint32_t n = me->batch_n, from = batch_pos + 1;
     if (ray_cl.kind == CLIENT_POOL && from < n) {
         sched_queue_push_front(sh, &sh->r->ready, &me->batch[from], n - from);
-        for (uint32_t i = from; i < n; i++)
-            me->batch[i] = 0;
         me->batch_n = from;
         ray_evc_signal(&sh->r->ready.evc, (int)(n - from));
     }
     look_stop();
     atomic_store(&me->state, CLIENT_BLOCKED);
-    lent = atomic_exchange(&me->cpu_held, 0);
+    /* Give first, then forget: a death in between counts the CPU twice
+     * (the service gives it again), never loses it. */
+    int32_t lent = atomic_load(&me->cpu_held);
     sched_cpu_put(sh, lent);
+    atomic_store(&me->cpu_held, 0);
     msg_wait m = {MSG_WAIT_BLOCKED, 0};
     client_send(MSG_WAIT, &m, sizeof(m));
+    return lent;
 }
 
-void worker_block_exit(void)
+void worker_block_exit(int32_t lent)
 {
     sched *sh = cl_sched();
-    /* Take the CPU back even if that overcommits the node for a while: the
-     * pool gives it back when its current tasks end. */
-    atomic_fetch_sub(&sh->r->cpu_avail, lent);
+    /* Claim first, then take, even if that overcommits the node for a
+     * while: the pool gives it back when its current tasks end. */
     atomic_store(&ray_cl.me->cpu_held, lent);
+    atomic_fetch_sub(&sh->r->cpu_avail, lent);
     atomic_store(&ray_cl.me->state, CLIENT_RUNNING);
     client_send(MSG_UNBLOCKED, NULL, 0);
 }
@@ -378,20 +374,25 @@ static uint32_t batch_size(uint32_t len)
     return RAY_MAX(1u, RAY_MIN(k, (uint32_t)SCHED_BATCH_MAX));
 }
 
+/* A CPU token moves in two steps (this process's cpu_held, the node's
+ * cpu_avail), ordered so that a death in between counts it twice (the
+ * service returns what cpu_held says; the pool is capped) but never loses
+ * it. */
 static int token_take(void)
 {
     if (atomic_load_explicit(&R()->cpu_wanted, memory_order_relaxed))
         return 0; /* the service gathers CPU for an actor or a bigger task */
-    if (!sched_cpu_try(cl_sched(), 1000))
-        return 0;
     atomic_store(&ray_cl.me->cpu_held, 1000);
-    return 1;
+    if (sched_cpu_try(cl_sched(), 1000))
+        return 1;
+    atomic_store(&ray_cl.me->cpu_held, 0);
+    return 0;
 }
 
 static void token_put(void)
 {
-    int32_t held = atomic_exchange(&ray_cl.me->cpu_held, 0);
-    sched_cpu_put(cl_sched(), held);
+    sched_cpu_put(cl_sched(), atomic_load(&ray_cl.me->cpu_held));
+    atomic_store(&ray_cl.me->cpu_held, 0);
 }
 
 static void token_wait(void)
@@ -468,17 +469,15 @@ static void pool_wait(void)
     ray_evc_wait(&r->ready.evc, seq, ray_now_ns() + 1000000000ULL);
 }
 
-static void run_batch(uint32_t n)
+static void run_batch(void)
 {
     sched_client *me = ray_cl.me;
     atomic_store(&me->state, CLIENT_RUNNING);
     for (batch_pos = 0; batch_pos < me->batch_n; batch_pos++) {
-        uint32_t t = me->batch[batch_pos];
-        if (t && claim(t))
-            worker_run_task(t);
-        me->batch[batch_pos] = 0;
+        if (claim(me->batch[batch_pos]))
+            worker_run_task(me->batch[batch_pos].slot);
+        me->batch[batch_pos] = (sched_out){0, 0};
     }
-    (void)n;
     me->batch_n = 0;
     batch_pos = 0;
     atomic_store(&me->last_active_ns, ray_now_ns());
@@ -497,6 +496,7 @@ static void pool_loop(void)
             continue;
         }
         if (!atomic_load(&me->cpu_held) && !token_take()) {
+            look_stop(); /* asleep, it is not about to look */
             token_wait();
             continue;
         }
@@ -508,7 +508,7 @@ static void pool_loop(void)
         atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load(&r->ready.len) && atomic_load(&r->lookers) <= 0)
             ray_evc_signal(&r->ready.evc, 1);
-        run_batch(n);
+        run_batch();
         if (atomic_load(&r->cpu_avail) < 0 || atomic_load(&r->cpu_wanted))
             token_put(); /* pay back CPU lent twice, or let the service gather it */
     }
@@ -558,15 +558,14 @@ static void dedicated_loop(void)
             mailbox_wait(&me->mailbox);
             continue;
         }
-        uint32_t t = me->batch[0];
-        sched_task *k = sched_task_at(sh, t);
-        msg_task done = {t, k->gen};
+        sched_out b = me->batch[0];
+        msg_task done = {b.slot, b.gen};
         atomic_store(&me->state, CLIENT_RUNNING);
         set_gpu_env();
         batch_pos = 0;
-        if (claim(t))
-            worker_run_task(t);
-        me->batch[0] = 0;
+        if (claim(b))
+            worker_run_task(b.slot);
+        me->batch[0] = (sched_out){0, 0};
         me->batch_n = 0;
         atomic_store(&me->state, CLIENT_IDLE);
         client_send(MSG_DONE, &done, sizeof(done));
@@ -575,26 +574,24 @@ static void dedicated_loop(void)
 
 /* ---- actors */
 
-static void actor_fail_calls(sched_actor *a, const uint32_t *ts, uint32_t n)
+/* Calls this dead actor took from its queue but did not run. */
+static void actor_fail_calls(sched_actor *a, sched_out *ts, uint32_t n)
 {
-    const char *msg = "actor is dead";
-    char buf[512];
-    if (a->err_obj) {
-        store_obj *o = store_obj_at(cl_store(), a->err_obj);
-        snprintf(buf, sizeof(buf), "%.*s", (int)RAY_MIN(o->size, 500),
-                 (const char *)store_obj_view(cl_store(), a->err_obj));
-        msg = buf;
-    }
+    sched *sh = cl_sched();
+    char msg[600];
+    actor_death_msg(a, a->gen, msg, sizeof(msg));
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t s = TASK_QUEUED;
-        sched_task *k = sched_task_at(cl_sched(), ts[i]);
-        if (!ts[i] || !atomic_compare_exchange_strong(&k->state, &s, TASK_CANCELLED)) {
-            if (ts[i] && TASK_STATE(s) == TASK_CANCELLED)
-                sched_task_dispose(cl_sched(), ts[i]);
+        uint32_t t = ts[i].slot, s = TASK_TAGGED(TASK_QUEUED, ts[i].gen);
+        if (!t || t >= sh->r->max_tasks || sched_task_at(sh, t)->gen != ts[i].gen)
             continue;
+        if (atomic_compare_exchange_strong(&sched_task_at(sh, t)->state, &s,
+                                           TASK_TAGGED(TASK_CANCELLED, ts[i].gen))) {
+            fail_early(t, RAY_EACTOR, msg, 0);
+            sched_task_dispose(sh, t);
+        } else {
+            sched_task_unlinked(sh, t);
         }
-        fail_early(ts[i], RAY_EACTOR, msg, 0);
-        sched_task_dispose(cl_sched(), ts[i]);
+        ts[i] = (sched_out){0, 0};
     }
 }
 
@@ -666,7 +663,9 @@ static void actor_loop(void)
     sched_actor *a = sched_actor_at(sh, me->actor);
     const reg_entry *cls = NULL;
     ray_cl.auto_release = 0; /* an actor's state may keep refs across calls */
-    void *state = actor_init(a, &cls);
+    void *state = NULL;
+    if (!exit_asked() && atomic_load(&a->state) != ACTOR_DEAD)
+        state = actor_init(a, &cls);
     actor_state = state;
     while (state && !exit_asked() && atomic_load(&a->state) != ACTOR_DEAD) {
         uint32_t n = sched_queue_pop(sh, &a->calls, me->batch, &me->batch_n, SCHED_BATCH_MAX);
@@ -676,14 +675,13 @@ static void actor_loop(void)
         }
         atomic_store(&me->state, CLIENT_RUNNING);
         for (batch_pos = 0; batch_pos < me->batch_n; batch_pos++) {
-            uint32_t t = me->batch[batch_pos];
             if (atomic_load(&a->state) == ACTOR_DEAD) {
                 actor_fail_calls(a, &me->batch[batch_pos], me->batch_n - batch_pos);
                 break;
             }
-            if (t && claim(t))
-                worker_run_task(t);
-            me->batch[batch_pos] = 0;
+            if (claim(me->batch[batch_pos]))
+                worker_run_task(me->batch[batch_pos].slot);
+            me->batch[batch_pos] = (sched_out){0, 0};
         }
         me->batch_n = 0;
     }

@@ -408,6 +408,16 @@ int ray_map64_put(ray_map64 *m, uint64_t key, uint64_t val);
 int ray_map64_get(const ray_map64 *m, uint64_t key, uint64_t *val);
 int ray_map64_del(ray_map64 *m, uint64_t key);
 
+/* Custom resources "name:amount,...": at most RAY_RES_MAX entries, names
+ * of 1..63 bytes (not CPU or GPU: they have their own options), amounts
+ * finite and >= 0.  Returns how many, or RAY_EINVAL with a message. */
+#define RAY_RES_MAX 32
+typedef struct ray_resource {
+    char name[64];
+    double amount;
+} ray_resource;
+int ray_resources_parse(const char *s, size_t len, ray_resource *out);
+
 /* Large sparse anonymous reservation, zero-filled, touched lazily. */
 void *ray_reserve(size_t bytes);
 void ray_unreserve(void *p, size_t bytes);

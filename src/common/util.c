@@ -5,6 +5,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -184,4 +185,43 @@ int ray_map64_del(ray_map64 *m, uint64_t key)
     m->len--;
     m->tomb++;
     return 1;
+}
+
+int ray_resources_parse(const char *s, size_t len, ray_resource *out)
+{
+    size_t pos = 0;
+    int n = 0;
+    while (pos < len) {
+        const char *item = s + pos, *end = memchr(item, ',', len - pos);
+        size_t ilen = end ? (size_t)(end - item) : len - pos;
+        const char *colon = memchr(item, ':', ilen);
+        size_t nlen = colon ? (size_t)(colon - item) : 0;
+        if (!colon || !nlen || nlen > 63)
+            return ray_err(RAY_EINVAL, "resources '%.*s': expected name:amount,... with names "
+                                       "of 1 to 63 bytes", (int)len, s);
+        if (n == RAY_RES_MAX)
+            return ray_err(RAY_EINVAL, "resources '%.*s': more than %d", (int)len, s,
+                           RAY_RES_MAX);
+        if ((nlen == 3 && !memcmp(item, "CPU", 3)) || (nlen == 3 && !memcmp(item, "GPU", 3)))
+            return ray_err(RAY_EINVAL, "resources '%.*s': use num_cpus/num_gpus for CPU and GPU",
+                           (int)len, s);
+        char num[64];
+        size_t alen = ilen - nlen - 1;
+        if (!alen || alen >= sizeof(num))
+            return ray_err(RAY_EINVAL, "resources '%.*s': bad amount of '%.*s'", (int)len, s,
+                           (int)nlen, item);
+        memcpy(num, colon + 1, alen);
+        num[alen] = 0;
+        char *stop;
+        double v = strtod(num, &stop);
+        if (*stop || !(v >= 0) || !isfinite(v))
+            return ray_err(RAY_EINVAL, "resources '%.*s': bad amount of '%.*s'", (int)len, s,
+                           (int)nlen, item);
+        memcpy(out[n].name, item, nlen);
+        out[n].name[nlen] = 0;
+        out[n].amount = v;
+        n++;
+        pos += ilen + (end != NULL);
+    }
+    return n;
 }

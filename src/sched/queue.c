@@ -19,14 +19,10 @@ void sched_queue_init(sched_queue *q) { memset(q, 0, sizeof(*q)); }
 
 static inline uint32_t my_tid(void) { return (uint32_t)ray_gettid(); }
 
-int sched_queue_push(sched *s, sched_queue *q, uint32_t t)
+/* Links t at the back; the caller holds the lock. */
+static void link_back(sched *s, sched_queue *q, uint32_t t)
 {
     s->tasks[t].qnext = 0;
-    ray_shlock_lock(&q->lock, my_tid());
-    if (atomic_load_explicit(&q->closed, memory_order_relaxed)) {
-        ray_shlock_unlock(&q->lock);
-        return RAY_EACTOR;
-    }
     if (q->tail)
         s->tasks[q->tail].qnext = t;
     else
@@ -34,27 +30,70 @@ int sched_queue_push(sched *s, sched_queue *q, uint32_t t)
     q->tail = t;
     atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + 1,
                           memory_order_release);
-    ray_shlock_unlock(&q->lock);
-    return 0;
 }
 
-void sched_queue_push_front(sched *s, sched_queue *q, const uint32_t *ts, uint32_t n)
+int sched_queue_push(sched *s, sched_queue *q, uint32_t t)
 {
-    if (!n)
-        return;
-    for (uint32_t i = 0; i + 1 < n; i++)
-        s->tasks[ts[i]].qnext = ts[i + 1];
     ray_shlock_lock(&q->lock, my_tid());
-    s->tasks[ts[n - 1]].qnext = q->head;
-    if (!q->head)
-        q->tail = ts[n - 1];
-    q->head = ts[0];
-    atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
-                          memory_order_release);
+    int closed = atomic_load_explicit(&q->closed, memory_order_relaxed);
+    if (!closed)
+        link_back(s, q, t);
+    ray_shlock_unlock(&q->lock);
+    return closed ? RAY_EACTOR : 0;
+}
+
+int sched_actor_push(sched *s, sched_actor *a, uint32_t gen, uint32_t t)
+{
+    sched_queue *q = &a->calls;
+    ray_shlock_lock(&q->lock, my_tid());
+    int ok = a->gen == gen && !atomic_load_explicit(&q->closed, memory_order_relaxed);
+    if (ok)
+        link_back(s, q, t);
+    ray_shlock_unlock(&q->lock);
+    return ok ? 0 : RAY_EACTOR;
+}
+
+void sched_actor_reset(sched *s, sched_actor *a, uint32_t gen)
+{
+    (void)s;
+    sched_queue *q = &a->calls;
+    ray_shlock_lock(&q->lock, my_tid());
+    a->gen = gen; /* a stale handle's push is refused from here on */
+    q->head = q->tail = 0;
+    atomic_store(&q->len, 0);
+    atomic_store(&q->closed, 0);
     ray_shlock_unlock(&q->lock);
 }
 
-uint32_t sched_queue_pop(sched *s, sched_queue *q, uint32_t *out, uint32_t *count,
+void sched_queue_push_front(sched *s, sched_queue *q, sched_out *ts, uint32_t n)
+{
+    uint32_t k = 0, first = 0, last = 0;
+    ray_shlock_lock(&q->lock, my_tid());
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t t = ts[i].slot;
+        if (!t || s->tasks[t].gen != ts[i].gen)
+            continue;
+        if (k)
+            s->tasks[last].qnext = t;
+        else
+            first = t;
+        last = t;
+        k++;
+    }
+    if (k) {
+        s->tasks[last].qnext = q->head;
+        if (!q->head)
+            q->tail = last;
+        q->head = first;
+        atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + k,
+                              memory_order_release);
+    }
+    for (uint32_t i = 0; i < n; i++) /* linked: no longer the consumer's */
+        ts[i] = (sched_out){0, 0};
+    ray_shlock_unlock(&q->lock);
+}
+
+uint32_t sched_queue_pop(sched *s, sched_queue *q, sched_out *out, uint32_t *count,
                          uint32_t max)
 {
     if (!atomic_load_explicit(&q->len, memory_order_acquire)) {
@@ -64,7 +103,7 @@ uint32_t sched_queue_pop(sched *s, sched_queue *q, uint32_t *out, uint32_t *coun
     ray_shlock_lock(&q->lock, my_tid());
     uint32_t n = 0, t = q->head;
     while (t && n < max) {
-        out[n++] = t;
+        out[n++] = (sched_out){t, s->tasks[t].gen};
         t = s->tasks[t].qnext;
     }
     *(volatile uint32_t *)count = n; /* recorded before the tasks leave the queue */
@@ -140,7 +179,12 @@ void sched_cpu_put(sched *s, int32_t milli)
 {
     if (!milli)
         return;
-    atomic_fetch_add_explicit(&s->r->cpu_avail, milli, memory_order_acq_rel);
+    int32_t total = (int32_t)(s->r->total_cpus * 1000.0 + 0.5);
+    int32_t v = atomic_fetch_add_explicit(&s->r->cpu_avail, milli, memory_order_acq_rel) + milli;
+    /* More free than the node has: a process died between the two steps of
+     * moving a token and it was counted twice.  Never more than all. */
+    while (v > total && !atomic_compare_exchange_weak(&s->r->cpu_avail, &v, total))
+        ;
     ray_evc_signal(&s->r->cpu_evc, 1);
     if (atomic_load_explicit(&s->r->cpu_wanted, memory_order_relaxed))
         sched_wake_service(s);

@@ -37,6 +37,8 @@
 
 /* ------------------------------------------------------------- task slots */
 
+typedef struct sched_out { uint32_t slot, gen; } sched_out; /* a slot and its generation */
+
 enum sched_task_state {
     TASK_FREE = 0,
     TASK_WAITING = 1,   /* held by the node service (arguments, resources) */
@@ -44,6 +46,7 @@ enum sched_task_state {
     TASK_RUNNING = 3,   /* claimed by the worker in bits 16-31 */
     TASK_CANCELLED = 4, /* outputs failed with RAY_ECANCELLED; slot freed by whoever dequeues it */
     TASK_DONE = 5,      /* ran in place (see TASK_F_INPLACE); slot freed by whoever dequeues it */
+    TASK_CANCELLING = 6, /* ray_cancel is failing its outputs; then CANCELLED */
 };
 #define TASK_STATE(s) ((s)&0xffu)
 #define TASK_F_CANCEL 0x100u   /* ray_cancel(force=0) of a running task */
@@ -54,8 +57,17 @@ enum sched_task_state {
  * UNLINKED on a running one so the runner frees it when it ends. */
 #define TASK_F_INPLACE 0x400u
 #define TASK_F_UNLINKED 0x800u
+/* Its runner is letting go of it (outputs sealed): a death from here on
+ * leaks what it holds instead of releasing it twice. */
+#define TASK_F_FINISHING 0x1000u
+/* Cancelled while the node service held it: the service frees it. */
+#define TASK_F_WAS_WAITING 0x2000u
 #define TASK_WORKER(s) ((s) >> 16)
 #define TASK_MAKE(st, worker) ((uint32_t)(st) | ((uint32_t)(worker) << 16))
+/* States other than RUNNING carry the low 16 bits of the task's generation
+ * where RUNNING carries its worker: a compare-and-swap from them fails on a
+ * slot that was freed and reused meanwhile. */
+#define TASK_TAGGED(st, gen) TASK_MAKE(st, (gen)&0xffffu)
 
 enum sched_task_kind { TASK_NORMAL = 0, TASK_ACTOR_CREATE = 1, TASK_ACTOR_CALL = 2 };
 enum { SCHED_ARG_VAL = 1, SCHED_ARG_REF = 2 };
@@ -88,7 +100,6 @@ _Static_assert(sizeof(sched_task) == SCHED_TASK_SIZE, "task slot size");
 /* Body layout: nret outputs {u32 slot, u32 gen}, then nargs records
  * {u32 kind, u32 len} followed by len bytes (values, padded to 8) or a
  * ray_id (refs), then res_len bytes of "name:amount,...". */
-typedef struct sched_out { uint32_t slot, gen; } sched_out;
 typedef struct sched_argrec { uint32_t kind, len; } sched_argrec;
 
 /* ------------------------------------------------------------- queues */
@@ -128,8 +139,8 @@ typedef struct sched_client {
     _Atomic uint32_t depth;
     uint32_t stack[SCHED_STACK_MAX];
     _Atomic int32_t cpu_held;    /* milli-CPUs it holds */
-    uint32_t batch_n;            /* tasks taken from the ready queue, not yet run */
-    uint32_t batch[SCHED_BATCH_MAX];
+    uint32_t batch_n;            /* tasks taken from a queue, not yet run (0 when done) */
+    sched_out batch[SCHED_BATCH_MAX];
     uint32_t actor;              /* actor slot (CLIENT_ACTOR) */
     _Atomic uint32_t held_n;     /* entries of its list of held refs (sched_client_held) */
     _Atomic uint32_t looking;    /* counted in sched_region.lookers */
@@ -258,10 +269,24 @@ typedef struct sched_arg_view {
 } sched_arg_view;
 int sched_task_decode(const sched *s, const sched_task *t, const sched_out **outs,
                       sched_arg_view *args, const char **res);
-/* Fails every output of t with code and message (each watched output is
- * reported through *notify, an array of nret slots; returns how many). */
+/* Fails every still-pending output of t with code and message (each watched
+ * output is reported through *notify, an array of SCHED_MAX_RETURNS slots;
+ * returns how many), or with a copy of object err_src's error. */
 int sched_task_fail_outputs(sched *s, const sched_task *t, int code, const char *msg,
                             uint32_t *notify);
+int sched_task_fail_from(sched *s, const sched_task *t, uint32_t err_src, uint32_t *notify);
+/* The outputs of t, validated: how many there are (0..SCHED_MAX_RETURNS);
+ * use only those sched_out_ok accepts. */
+uint32_t sched_task_outputs(const sched *s, const sched_task *t, const sched_out **outs);
+int sched_out_ok(const sched *s, sched_out o);
+/* The custom-resource string at the end of t's body (not NUL-terminated),
+ * or NULL with *len 0. */
+const char *sched_task_res(const sched *s, const sched_task *t, int *len);
+/* sched_task_decode into a fresh array (nargs entries); free it with
+ * sched_task_decode_free. */
+int sched_task_decode_alloc(const sched *s, const sched_task *t, const sched_out **outs,
+                            sched_arg_view **args);
+void sched_task_decode_free(sched_arg_view *args);
 /* Drops the references the task holds on its ref arguments and body. */
 void sched_task_drop_args(sched *s, const sched_task *t);
 /* Drops everything a finished, failed or cancelled task holds (arguments,
@@ -270,11 +295,16 @@ void sched_task_release(sched *s, uint32_t slot);
 void sched_task_dispose(sched *s, uint32_t slot);
 /* For a task just unlinked from a queue or batch that is not QUEUED: frees
  * a cancelled or in-place-done slot, or hands a running in-place task's
- * slot to its runner.  Returns the state it saw. */
+ * (or a cancelling one's) slot to whoever runs (cancels) it.  Returns the
+ * state it saw. */
 uint32_t sched_task_unlinked(sched *s, uint32_t slot);
-/* The runner of an in-place task, at its end: DONE, or free the slot if it
- * was unlinked meanwhile. */
-void sched_task_inplace_done(sched *s, uint32_t slot);
+/* The runner of a task, after its outputs are sealed or failed: lets go of
+ * what it holds and of the slot (or hands the slot of an in-place task to
+ * whoever unlinks it).  Marked FINISHING first: a death meanwhile leaks. */
+void sched_task_finish(sched *s, uint32_t slot);
+/* ray_cancel's end: CANCELLING -> CANCELLED, or frees the slot if it was
+ * unlinked meanwhile. */
+void sched_task_cancelled(sched *s, uint32_t slot);
 /* Whether client c runs task t (anywhere on its stack). */
 int sched_client_runs(const sched_client *c, uint32_t t);
 
@@ -283,11 +313,19 @@ void sched_queue_init(sched_queue *q);
 /* Pushes task slot t at the back (or the front); returns 0, or RAY_EACTOR if
  * the queue is closed. */
 int sched_queue_push(sched *s, sched_queue *q, uint32_t t);
-void sched_queue_push_front(sched *s, sched_queue *q, const uint32_t *ts, uint32_t n);
+/* Puts ts[0..n) back at the front, in order, and zeroes them, all under
+ * the queue's lock (ts is the consumer's shared batch: a death half way
+ * leaves each task in exactly one of the two). */
+void sched_queue_push_front(sched *s, sched_queue *q, sched_out *ts, uint32_t n);
+/* Pushes a call of actor generation gen; RAY_EACTOR if the actor is dead
+ * or its slot was reused (checked under the queue's lock). */
+int sched_actor_push(sched *s, sched_actor *a, uint32_t gen, uint32_t t);
+/* Re-arms an actor slot's call queue for a new generation. */
+void sched_actor_reset(sched *s, sched_actor *a, uint32_t gen);
 /* Takes up to max tasks into out[] and sets *count (both in the consumer's
  * shared slot) before unlinking them, so the tasks of a consumer that dies
  * mid-way are found again. */
-uint32_t sched_queue_pop(sched *s, sched_queue *q, uint32_t *out, uint32_t *count,
+uint32_t sched_queue_pop(sched *s, sched_queue *q, sched_out *out, uint32_t *count,
                          uint32_t max);
 /* Closes q and takes every task in it (actor death). */
 uint32_t sched_queue_close(sched *s, sched_queue *q, uint32_t **out);
@@ -402,5 +440,9 @@ int sched_spawn_driver(const char *exe, char *const *argv, int *sock, pid_t *pid
 /* Called for every process the service starts, to watch its socket. */
 typedef void (*sched_spawn_cb)(void *arg, uint32_t slot, int sock_fd, pid_t pid);
 void sched_service_on_spawn(sched_service *svc, sched_spawn_cb cb, void *arg);
+/* Called when a process of the node is gone, after the service let go of
+ * everything it held. */
+typedef void (*sched_gone_cb)(void *arg, uint32_t slot);
+void sched_service_on_gone(sched_service *svc, sched_gone_cb cb, void *arg);
 
 #endif /* RAY_SCHED_H */

@@ -51,6 +51,13 @@ typedef struct svc_client {
 
 typedef struct pend { uint32_t slot, gen; } pend;
 
+/* Resources taken for a task or actor (see acquire). */
+typedef struct grant {
+    uint32_t cpu;
+    uint64_t gpus;
+    char res[1024];
+} grant;
+
 struct sched_service {
     sched sh;
     ray_config cfg;
@@ -70,7 +77,7 @@ struct sched_service {
     ray_vec shaped;         /* pend: tasks waiting for resources, in order */
     ray_vec actors_waiting; /* pend: actors waiting for resources */
     uint64_t gpu_busy;
-    res_entry res[32];
+    res_entry res[RAY_RES_MAX];
     int nres;
     uint32_t pool_alive, pool_starting, pool_blocked;
     gcs *g;
@@ -78,13 +85,16 @@ struct sched_service {
     uint32_t nwakes;
     sched_spawn_cb on_spawn;
     void *on_spawn_arg;
+    sched_gone_cb on_gone;
+    void *on_gone_arg;
     int shutting_down;
+    int want_cpu;             /* a pending task or actor could use the pool's CPU */
     uint32_t start_failures;  /* workers that died before joining, in a row */
     char msgbuf[MSG_BUF];
 };
 
 static void deps_ready(sched_service *svc, uint32_t t);
-static void try_shaped(sched_service *svc);
+static void schedule_pending(sched_service *svc);
 static void actor_place(sched_service *svc, uint32_t a);
 static void pool_check(sched_service *svc);
 static void tell_exit(sched_service *svc, uint32_t i);
@@ -103,24 +113,21 @@ void sched_service_on_spawn(sched_service *svc, sched_spawn_cb cb, void *arg)
     svc->on_spawn_arg = arg;
 }
 
+void sched_service_on_gone(sched_service *svc, sched_gone_cb cb, void *arg)
+{
+    svc->on_gone = cb;
+    svc->on_gone_arg = arg;
+}
+
 /* ------------------------------------------------------------ resources */
 
-static int parse_resources(const char *s, res_entry *out, int max)
+static int parse_resources(const char *s, int len, res_entry *out)
 {
-    int n = 0;
-    while (s && *s && n < max) {
-        const char *colon = strchr(s, ':');
-        if (!colon || colon == s || colon - s >= 64)
-            return -1;
-        char *end;
-        double v = strtod(colon + 1, &end);
-        if (end == colon + 1 || (*end && *end != ',') || !(v >= 0))
-            return -1;
-        memset(out[n].name, 0, sizeof(out[n].name));
-        memcpy(out[n].name, s, (size_t)(colon - s));
-        out[n].total = out[n].avail = v;
-        n++;
-        s = *end ? end + 1 : end;
+    ray_resource r[RAY_RES_MAX];
+    int n = s ? ray_resources_parse(s, (size_t)len, r) : 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(out[i].name, r[i].name, sizeof(out[i].name));
+        out[i].total = out[i].avail = r[i].amount;
     }
     return n;
 }
@@ -137,14 +144,12 @@ static res_entry *res_find(sched_service *svc, const char *name)
  * now, -1 never (message in why). */
 static int res_check(sched_service *svc, const char *want, int len, char *why, size_t cap)
 {
-    res_entry w[32];
-    char buf[1024];
+    res_entry w[RAY_RES_MAX];
     if (len <= 0)
         return 1;
-    snprintf(buf, sizeof(buf), "%.*s", len, want);
-    int n = parse_resources(buf, w, 32);
+    int n = parse_resources(want, len, w);
     if (n < 0) {
-        snprintf(why, cap, "malformed resources '%.200s'", buf);
+        snprintf(why, cap, "%.250s", ray_last_error());
         return -1;
     }
     int now = 1;
@@ -163,8 +168,8 @@ static int res_check(sched_service *svc, const char *want, int len, char *why, s
 
 static void res_take(sched_service *svc, const char *want, int sign)
 {
-    res_entry w[32];
-    int n = parse_resources(want, w, 32);
+    res_entry w[RAY_RES_MAX];
+    int n = want ? parse_resources(want, (int)strlen(want), w) : 0;
     for (int i = 0; i < n; i++) {
         res_entry *r = res_find(svc, w[i].name);
         if (r)
@@ -193,50 +198,68 @@ static uint64_t gpus_take(sched_service *svc, int n)
     return got;
 }
 
-/* Whether cpu, gpus and custom resources are free now; when only CPU is
- * short, asks pool workers to give theirs back. */
-static int can_acquire(sched_service *svc, uint32_t cpu, uint32_t gpu, const char *res,
-                       int res_len)
+/* CPU the pool could give back if asked: all but what dedicated workers
+ * and actors hold.  Asking for more than that would only starve tasks. */
+static int32_t cpu_reclaimable(sched_service *svc)
 {
-    char why[256];
-    if (gpus_needed(gpu) > gpus_free(svc) || res_check(svc, res, res_len, why, sizeof(why)) != 1)
-        return 0;
-    if (atomic_load(&svc->sh.r->cpu_avail) < (int32_t)cpu) {
-        atomic_store(&svc->sh.r->cpu_wanted, 1);
-        return 0;
-    }
-    return 1;
+    int32_t held = 0;
+    for (uint32_t i = 0; i < svc->ncl; i++)
+        if (svc->cl[i].used && svc->cl[i].kind != CLIENT_POOL)
+            held += atomic_load(&sched_client_at(&svc->sh, i)->cpu_held);
+    return (int32_t)(svc->cpus * 1000.0 + 0.5) - held;
 }
 
-/* Takes cpu, gpus and custom resources for client c, or nothing. */
-static int acquire(sched_service *svc, svc_client *c, uint32_t cpu, uint32_t gpu,
-                   const char *res, int res_len)
+/* Takes cpu, gpus and custom resources into g, all or nothing, before a
+ * process to run the task or actor exists.  When only CPU is short and
+ * the pool holds enough, asks pool workers to give theirs back. */
+static int acquire(sched_service *svc, grant *g, uint32_t cpu, uint32_t gpu, const char *res,
+                   int res_len)
 {
     char why[256];
     int ng = gpus_needed(gpu);
     if (ng > gpus_free(svc) || res_check(svc, res, res_len, why, sizeof(why)) != 1)
         return 0;
     if (!sched_cpu_try(&svc->sh, (int32_t)cpu)) {
-        atomic_store(&svc->sh.r->cpu_wanted, 1); /* pool workers give theirs back */
+        if (cpu_reclaimable(svc) >= (int32_t)cpu)
+            svc->want_cpu = 1;
         return 0;
     }
-    c->gpus = gpus_take(svc, ng);
-    snprintf(c->res, sizeof(c->res), "%.*s", res_len > 0 ? res_len : 0, res ? res : "");
-    res_take(svc, c->res, 1);
+    g->cpu = cpu;
+    g->gpus = gpus_take(svc, ng);
+    snprintf(g->res, sizeof(g->res), "%.*s", res_len > 0 ? res_len : 0, res ? res : "");
+    res_take(svc, g->res, 1);
+    return 1;
+}
+
+/* Gives what g holds back to the node (no process took it). */
+static void grant_drop(sched_service *svc, grant *g)
+{
+    sched_cpu_put(&svc->sh, (int32_t)g->cpu);
+    svc->gpu_busy &= ~g->gpus;
+    res_take(svc, g->res, -1);
+    memset(g, 0, sizeof(*g));
+}
+
+/* Client c holds what g holds from now on. */
+static void grant_to(sched_service *svc, svc_client *c, const grant *g)
+{
     sched_client *sc = sched_client_at(&svc->sh, (uint32_t)(c - svc->cl));
-    atomic_store(&sc->cpu_held, (int32_t)cpu);
+    c->gpus = g->gpus;
+    snprintf(c->res, sizeof(c->res), "%s", g->res);
+    atomic_store(&sc->cpu_held, (int32_t)g->cpu);
     sc->ngpus = 0;
     for (int i = 0; i < 64 && sc->ngpus < 16; i++)
         if (c->gpus & (1ull << i))
             sc->gpu_ids[sc->ngpus++] = (uint16_t)i;
-    return 1;
 }
 
+/* What client c holds goes back to the node: all of its cpu_held (a worker
+ * that died between two steps of lending counts twice, never zero). */
 static void release(sched_service *svc, svc_client *c)
 {
     sched_client *sc = sched_client_at(&svc->sh, (uint32_t)(c - svc->cl));
     int32_t cpu = atomic_exchange(&sc->cpu_held, 0);
-    if (cpu && atomic_load(&sc->state) != CLIENT_BLOCKED)
+    if (cpu > 0)
         sched_cpu_put(&svc->sh, cpu);
     svc->gpu_busy &= ~c->gpus;
     c->gpus = 0;
@@ -295,16 +318,19 @@ static void fail_task(sched_service *svc, uint32_t t, int code, const char *msg)
     notify_slots(svc, notify, n);
 }
 
-/* WAITING -> st, or the client cancelled it first (then it is disposed of
- * here and 0 returned). */
+/* WAITING -> st (this generation's), or the client is cancelling it:
+ * then 0, and the slot is freed here when it is cancelled already, or by
+ * MSG_CANCEL, which follows its cancellation, when it is not. */
 static int take_from_waiting(sched_service *svc, uint32_t t, uint32_t st)
 {
-    uint32_t s = TASK_WAITING;
-    if (atomic_compare_exchange_strong(&svc->sh.tasks[t].state, &s, st))
+    sched_task *k = &svc->sh.tasks[t];
+    uint32_t s = TASK_TAGGED(TASK_WAITING, k->gen);
+    if (atomic_compare_exchange_strong(&k->state, &s, TASK_TAGGED(st, k->gen)))
         return 1;
-    svc->owned[t] = 0;
-    if (TASK_STATE(s) == TASK_CANCELLED)
+    if (TASK_STATE(s) == TASK_CANCELLED) {
+        svc->owned[t] = 0;
         sched_task_dispose(&svc->sh, t);
+    }
     return 0;
 }
 
@@ -313,6 +339,15 @@ static int take_from_waiting(sched_service *svc, uint32_t t, uint32_t st)
 static void waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id,
                        uint32_t idgen)
 {
+    uint64_t first = 0;
+    uint32_t objgen = svc->sh.st.objs[obj].gen;
+    ray_map64_get(&svc->wait_heads, obj, &first);
+    if (kind == WAITER_CLIENT) /* waits that timed out and came again: once each */
+        for (uint32_t j = (uint32_t)first; j; j = RAY_VEC_AT(&svc->wpool, waiter, j - 1).next) {
+            waiter *w = &RAY_VEC_AT(&svc->wpool, waiter, j - 1);
+            if (w->kind == kind && w->id == id && w->idgen == idgen && w->objgen == objgen)
+                return;
+        }
     uint32_t i = svc->wfree;
     if (i) {
         svc->wfree = RAY_VEC_AT(&svc->wpool, waiter, i - 1).next;
@@ -372,46 +407,44 @@ static void take_task(sched_service *svc, uint32_t t)
     sched *sh = &svc->sh;
     sched_task *k = &sh->tasks[t];
     const sched_out *outs;
-    sched_arg_view small[32], *args = k->nargs <= 32 ? small : calloc(k->nargs, sizeof(*args));
-    if (!args || sched_task_decode(sh, k, &outs, args, NULL)) {
+    sched_arg_view *args;
+    if (sched_task_decode_alloc(sh, k, &outs, &args)) {
         if (take_from_waiting(svc, t, TASK_CANCELLED))
             fail_task(svc, t, RAY_EPROTO, "malformed task spec");
-        goto out;
+        return;
     }
     svc->owned[t] = k->gen;
     uint32_t missing = 0;
     for (uint32_t i = 0; i < k->nargs; i++) {
-        if (args[i].kind != SCHED_ARG_REF)
-            continue;
         uint32_t o = args[i].ref.slot;
-        if (!obj_valid(svc, o) || sh->st.objs[o].gen != args[i].ref.gen)
+        if (args[i].kind != SCHED_ARG_REF || !sched_out_ok(sh, (sched_out){o, args[i].ref.gen}))
             continue; /* checked again when it runs */
         if (!store_obj_watch(&sh->st, o)) {
             waiter_add(svc, o, WAITER_TASK, t, k->gen);
             missing++;
         }
     }
+    sched_task_decode_free(args);
     svc->missing[t] = missing;
     if (!missing)
         deps_ready(svc, t);
-out:
-    if (args != small)
-        free(args);
 }
 
 static uint32_t first_error_arg(sched_service *svc, sched_task *k)
 {
     const sched_out *outs;
-    sched_arg_view small[32], *args = k->nargs <= 32 ? small : calloc(k->nargs, sizeof(*args));
+    sched_arg_view *args;
     uint32_t err = 0;
-    if (args && sched_task_decode(&svc->sh, k, &outs, args, NULL) == 0)
-        for (uint32_t i = 0; i < k->nargs && !err; i++)
-            if (args[i].kind == SCHED_ARG_REF && obj_valid(svc, args[i].ref.slot) &&
-                STORE_STATE(atomic_load(&svc->sh.st.objs[args[i].ref.slot].state)) ==
-                    STORE_ERROR)
-                err = args[i].ref.slot;
-    if (args != small)
-        free(args);
+    if (sched_task_decode_alloc(&svc->sh, k, &outs, &args))
+        return 0;
+    for (uint32_t i = 0; i < k->nargs && !err; i++) {
+        uint32_t o = args[i].ref.slot;
+        if (args[i].kind == SCHED_ARG_REF &&
+            sched_out_ok(&svc->sh, (sched_out){o, args[i].ref.gen}) &&
+            STORE_STATE(atomic_load(&svc->sh.st.objs[o].state)) == STORE_ERROR)
+            err = o;
+    }
+    sched_task_decode_free(args);
     return err;
 }
 
@@ -440,15 +473,11 @@ static void deps_ready(sched_service *svc, uint32_t t)
         }
         return;
     }
-    if (err) {
+    if (err) { /* an argument failed: so does this task, with its error */
         if (!take_from_waiting(svc, t, TASK_CANCELLED))
             return;
         uint32_t notify[SCHED_MAX_RETURNS];
-        int n = 0;
-        const sched_out *outs = (const sched_out *)sched_task_body(sh, k);
-        for (uint32_t i = 0; i < k->nret; i++)
-            if (store_obj_copy_error(&sh->st, outs[i].slot, err))
-                notify[n++] = outs[i].slot;
+        int n = sched_task_fail_from(sh, k, err, notify);
         svc->owned[t] = 0;
         sched_task_dispose(sh, t);
         notify_slots(svc, notify, n);
@@ -462,7 +491,8 @@ static void deps_ready(sched_service *svc, uint32_t t)
         return;
     }
     char why[300];
-    const char *res = (const char *)sched_task_body(sh, k) + k->body_len - k->res_len;
+    int res_len;
+    const char *res = sched_task_res(sh, k, &res_len);
     if ((double)k->gpu_milli / 1000.0 > svc->gpus + 1e-9 ||
         (double)k->cpu_milli / 1000.0 > svc->cpus + 1e-9) {
         snprintf(why, sizeof(why), "task %s needs %g CPUs and %g GPUs; node %u has %g and %g",
@@ -472,7 +502,7 @@ static void deps_ready(sched_service *svc, uint32_t t)
             fail_task(svc, t, RAY_EINFEASIBLE, why);
         return;
     }
-    if (res_check(svc, res, k->res_len, why, sizeof(why)) < 0) {
+    if (res_check(svc, res, res_len, why, sizeof(why)) < 0) {
         char msg[400];
         snprintf(msg, sizeof(msg), "task %s can never run here: %s", k->name, why);
         if (take_from_waiting(svc, t, TASK_CANCELLED))
@@ -482,7 +512,7 @@ static void deps_ready(sched_service *svc, uint32_t t)
     pend *p = ray_vec_push(&svc->shaped);
     if (p)
         *p = (pend){t, k->gen};
-    try_shaped(svc);
+    schedule_pending(svc);
 }
 
 /* A dedicated worker with nothing to do, started or still starting. */
@@ -512,49 +542,50 @@ static void give_to(sched_service *svc, svc_client *c, uint32_t t)
     ray_evc_signal(&sc->mailbox.evc, 1);
 }
 
+static void shaped_drop(sched_service *svc, size_t i)
+{
+    pend *v = svc->shaped.data;
+    memmove(&v[i], &v[i + 1], (svc->shaped.len - i - 1) * sizeof(pend));
+    svc->shaped.len--;
+}
+
+/* Tasks of other shapes, in order: the head waits for its resources and
+ * the rest behind it (no overtaking). */
 static void try_shaped(sched_service *svc)
 {
     sched *sh = &svc->sh;
-    size_t i = 0;
-    pend *v = svc->shaped.data;
-    while (i < svc->shaped.len) {
-        pend p = v[i];
+    while (svc->shaped.len) {
+        pend p = ((pend *)svc->shaped.data)[0];
         if (!task_valid(svc, p.slot, p.gen) || svc->owned[p.slot] != p.gen ||
             TASK_STATE(atomic_load(&sh->tasks[p.slot].state)) != TASK_WAITING) {
-            if (task_valid(svc, p.slot, p.gen) && svc->owned[p.slot] == p.gen) {
-                svc->owned[p.slot] = 0; /* cancelled while waiting */
-                sched_task_dispose(sh, p.slot);
-            }
-            memmove(&v[i], &v[i + 1], (svc->shaped.len - i - 1) * sizeof(pend));
-            svc->shaped.len--;
+            take_from_waiting(svc, p.slot, TASK_WAITING); /* frees it if cancelled */
+            shaped_drop(svc, 0);
             continue;
         }
         sched_task *k = &sh->tasks[p.slot];
-        const char *res = (const char *)sched_task_body(sh, k) + k->body_len - k->res_len;
-        if (!can_acquire(svc, k->cpu_milli, k->gpu_milli, res, k->res_len))
-            return; /* in order: the head waits, the rest behind it */
+        int res_len;
+        const char *res = sched_task_res(sh, k, &res_len);
+        grant g;
+        if (!acquire(svc, &g, k->cpu_milli, k->gpu_milli, res, res_len))
+            return;
         svc_client *c = idle_dedicated(svc);
         uint32_t slot;
         if (!c) {
-            if (spawn(svc, CLIENT_DEDICATED, 0, &slot))
+            if (spawn(svc, CLIENT_DEDICATED, 0, &slot)) {
+                grant_drop(svc, &g);
                 return;
+            }
             c = &svc->cl[slot];
         }
-        /* The worker holds the resources; one still starting gets the task
-         * when it connects. */
-        if (!acquire(svc, c, k->cpu_milli, k->gpu_milli, res, k->res_len))
-            return;
-        memmove(&v[i], &v[i + 1], (svc->shaped.len - i - 1) * sizeof(pend));
-        svc->shaped.len--;
+        grant_to(svc, c, &g);
+        shaped_drop(svc, 0);
         if (c->connected) {
             give_to(svc, c, p.slot);
-        } else {
+        } else { /* still starting: it gets the task when it says hello */
             c->task = p.slot;
             c->task_gen = p.gen;
         }
     }
-    if (!svc->shaped.len && !svc->actors_waiting.len)
-        atomic_store(&sh->r->cpu_wanted, 0);
 }
 
 /* ------------------------------------------------------------ actors */
@@ -567,11 +598,12 @@ static void actor_fail_queue(sched_service *svc, uint32_t a, const char *msg)
     uint32_t *ts = NULL;
     uint32_t n = sched_queue_close(sh, &actor_at(svc, a)->calls, &ts);
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t s = TASK_QUEUED;
-        if (atomic_compare_exchange_strong(&sh->tasks[ts[i]].state, &s, TASK_CANCELLED))
+        sched_task *k = &sh->tasks[ts[i]];
+        uint32_t s = TASK_TAGGED(TASK_QUEUED, k->gen);
+        if (atomic_compare_exchange_strong(&k->state, &s, TASK_TAGGED(TASK_CANCELLED, k->gen)))
             fail_task(svc, ts[i], RAY_EACTOR, msg);
-        else if (TASK_STATE(s) == TASK_CANCELLED)
-            sched_task_dispose(sh, ts[i]);
+        else
+            sched_task_unlinked(sh, ts[i]);
     }
     free(ts);
 }
@@ -580,8 +612,9 @@ static void actor_die(sched_service *svc, uint32_t a, int code, const char *msg)
 {
     sched *sh = &svc->sh;
     sched_actor *ac = actor_at(svc, a);
-    uint32_t old = atomic_exchange(&ac->state, ACTOR_DEAD);
-    if (old == ACTOR_DEAD)
+    uint32_t old = atomic_load(&ac->state);
+    if (old == ACTOR_DEAD || old == ACTOR_FREE ||
+        !atomic_compare_exchange_strong(&ac->state, &old, ACTOR_DEAD))
         return;
     ray_info("sched", "actor %u (%s) is dead: %s", a, ac->name, msg);
     uint32_t eo;
@@ -607,14 +640,19 @@ static void actor_die(sched_service *svc, uint32_t a, int code, const char *msg)
     }
 }
 
-/* The actor's slot is reusable once it is dead and its process gone. */
+/* The actor's slot is reusable once it is dead and its process gone: DEAD
+ * -> FREE happens once, so the slot goes to the free list once. */
 static void actor_release(sched_service *svc, uint32_t a)
 {
     sched *sh = &svc->sh;
     sched_actor *ac = actor_at(svc, a);
-    if (ac->create_task && task_valid(svc, ac->create_task, sh->tasks[ac->create_task].gen)) {
-        svc->owned[ac->create_task] = 0;
-        sched_task_dispose(sh, ac->create_task);
+    uint32_t dead = ACTOR_DEAD;
+    if (!atomic_compare_exchange_strong(&ac->state, &dead, ACTOR_FREE))
+        return;
+    uint32_t t = ac->create_task;
+    if (t && task_valid(svc, t, sh->tasks[t].gen) && svc->owned[t] == sh->tasks[t].gen) {
+        svc->owned[t] = 0;
+        sched_task_dispose(sh, t);
     }
     ac->create_task = 0;
     ac->worker = 0;
@@ -622,41 +660,57 @@ static void actor_release(sched_service *svc, uint32_t a)
                       offsetof(sched_actor, next_free), a);
 }
 
+/* Starts the actor's process once its resources are taken (never the
+ * other way round: a process that could not get its CPU would run init). */
 static void actor_place(sched_service *svc, uint32_t a)
 {
     sched_actor *ac = actor_at(svc, a);
-    if (atomic_load(&ac->state) == ACTOR_DEAD || svc->shutting_down)
+    uint32_t st = atomic_load(&ac->state);
+    if ((st != ACTOR_PENDING && st != ACTOR_RESTARTING) || svc->shutting_down)
         return;
     sched_task *k = &svc->sh.tasks[ac->create_task];
-    const char *res = (const char *)sched_task_body(&svc->sh, k) + k->body_len - k->res_len;
-    uint32_t slot = 0;
-    if (can_acquire(svc, ac->cpu_milli, ac->gpu_milli, res, k->res_len)) {
-        if (spawn(svc, CLIENT_ACTOR, a, &slot)) {
-            actor_die(svc, a, RAY_EACTOR, "cannot start a process for the actor");
-            return;
-        }
-        if (acquire(svc, &svc->cl[slot], ac->cpu_milli, ac->gpu_milli, res, k->res_len)) {
-            ac->worker = slot;
-            return;
-        }
-        tell_exit(svc, slot); /* lost a race for the CPU: try again later */
-    }
+    int res_len;
+    const char *res = sched_task_res(&svc->sh, k, &res_len);
+    grant g;
+    uint32_t slot;
     ac->worker = 0;
-    pend *p = ray_vec_push(&svc->actors_waiting);
-    if (p)
-        *p = (pend){a, ac->gen};
+    if (!acquire(svc, &g, ac->cpu_milli, ac->gpu_milli, res, res_len)) {
+        pend *p = ray_vec_push(&svc->actors_waiting);
+        if (p)
+            *p = (pend){a, ac->gen};
+        return;
+    }
+    if (spawn(svc, CLIENT_ACTOR, a, &slot)) {
+        grant_drop(svc, &g);
+        actor_die(svc, a, RAY_EACTOR, "cannot start a process for the actor");
+        actor_release(svc, a);
+        return;
+    }
+    grant_to(svc, &svc->cl[slot], &g);
+    ac->worker = slot;
 }
 
 static void try_actors(sched_service *svc)
 {
-    pend *v = svc->actors_waiting.data;
-    size_t n = svc->actors_waiting.len;
-    svc->actors_waiting.len = 0;
-    for (size_t i = 0; i < n; i++) {
-        pend p = v[i];
+    /* Take the list: placing an actor may append to it again. */
+    ray_vec todo = svc->actors_waiting;
+    ray_vec_init(&svc->actors_waiting, sizeof(pend));
+    for (size_t i = 0; i < todo.len; i++) {
+        pend p = RAY_VEC_AT(&todo, pend, i);
         if (actor_at(svc, p.slot)->gen == p.gen)
             actor_place(svc, p.slot);
     }
+    ray_vec_free(&todo);
+}
+
+/* Everything that waits for resources, then whether the pool should give
+ * CPU back for it. */
+static void schedule_pending(sched_service *svc)
+{
+    svc->want_cpu = 0;
+    try_shaped(svc);
+    try_actors(svc);
+    atomic_store(&svc->sh.r->cpu_wanted, (uint32_t)svc->want_cpu);
 }
 
 static void reply(sched_service *svc, uint32_t slot, uint32_t req, int code, const void *data,
@@ -679,17 +733,32 @@ static void reply(sched_service *svc, uint32_t slot, uint32_t req, int code, con
     wake(svc, slot);
 }
 
+/* A creation task the service may take: valid, WAITING, not taken yet. */
+static int creation_task_ok(sched_service *svc, uint32_t t, uint32_t gen)
+{
+    sched_task *k = task_valid(svc, t, gen) ? &svc->sh.tasks[t] : NULL;
+    return k && k->kind == TASK_ACTOR_CREATE && svc->owned[t] != gen &&
+           atomic_load(&k->state) == TASK_TAGGED(TASK_WAITING, gen);
+}
+
 static void on_actor_create(sched_service *svc, uint32_t from, const msg_actor_create *m,
                             uint32_t len)
 {
     sched *sh = &svc->sh;
-    if (len < sizeof(*m) || m->name_len > len - sizeof(*m) ||
-        m->name_len >= SCHED_ACTOR_NAME_MAX || !task_valid(svc, m->slot, m->gen) ||
-        sh->tasks[m->slot].kind != TASK_ACTOR_CREATE) {
-        reply(svc, from, len >= 4 ? m->req : 0, RAY_EPROTO, NULL, 0);
+    if (len < sizeof(*m)) {
+        reply(svc, from, 0, RAY_EPROTO, NULL, 0);
+        return;
+    }
+    if (!creation_task_ok(svc, m->slot, m->gen)) {
+        reply(svc, from, m->req, RAY_EPROTO, NULL, 0);
         return;
     }
     uint32_t t = m->slot;
+    if (m->name_len > len - sizeof(*m) || m->name_len >= SCHED_ACTOR_NAME_MAX) {
+        sched_task_dispose(sh, t);
+        reply(svc, from, m->req, RAY_EPROTO, NULL, 0);
+        return;
+    }
     uint32_t a = ray_freelist_pop(&sh->r->actor_slots, sh->actors, sizeof(sched_actor),
                                   offsetof(sched_actor, next_free));
     if (!a) {
@@ -698,35 +767,44 @@ static void on_actor_create(sched_service *svc, uint32_t from, const msg_actor_c
         return;
     }
     sched_actor *ac = actor_at(svc, a);
-    if (m->name_len && gcs_name_put(svc->g, m->name, m->name_len, svc->node, a,
-                                    ac->gen + 1) == RAY_EEXIST) {
+    uint32_t gen = ac->gen + 1 ? ac->gen + 1 : 1;
+    if (m->name_len && gcs_name_put(svc->g, m->name, m->name_len, svc->node, a, gen) == RAY_EEXIST) {
         ray_freelist_push(&sh->r->actor_slots, sh->actors, sizeof(sched_actor),
                           offsetof(sched_actor, next_free), a);
         sched_task_dispose(sh, t);
         reply(svc, from, m->req, RAY_EEXIST, NULL, 0);
         return;
     }
-    if (ac->err_obj)
-        store_obj_unref(&sh->st, ac->err_obj);
-    uint32_t gen = ac->gen + 1;
     sched_task *k = &sh->tasks[t];
-    memset(ac, 0, sizeof(*ac));
-    ac->gen = gen;
+    /* Not a memset: a caller with a stale handle may be at the queue's lock;
+     * the reset under it refuses that caller's push (generation).  The old
+     * death message goes after: stale handles no longer read it. */
+    uint32_t old_err = ac->err_obj;
+    sched_actor_reset(sh, ac, gen);
+    if (old_err)
+        store_obj_unref(&sh->st, old_err);
     ac->cls = k->fn;
-    sched_queue_init(&ac->calls);
+    ac->worker = 0;
     ac->create_task = t;
     ac->restarts_left = k->retries_left;
+    ac->err_code = 0;
+    ac->err_obj = 0;
     ac->cpu_milli = k->cpu_milli;
     ac->gpu_milli = k->gpu_milli;
+    atomic_store(&ac->fini_done, 0);
+    memset(ac->name, 0, sizeof(ac->name));
     memcpy(ac->name, m->name, m->name_len);
     k->actor = a;
     atomic_store(&ac->state, ACTOR_PENDING);
     msg_reply_actor r = {a, gen};
     reply(svc, from, m->req, 0, &r, sizeof(r));
     char why[300];
-    const char *res = (const char *)sched_task_body(sh, k) + k->body_len - k->res_len;
-    if (res_check(svc, res, k->res_len, why, sizeof(why)) < 0) {
+    int res_len;
+    const char *res = sched_task_res(sh, k, &res_len);
+    svc->owned[t] = k->gen; /* the actor keeps its creation task */
+    if (res_check(svc, res, res_len, why, sizeof(why)) < 0) {
         actor_die(svc, a, RAY_EACTOR, why);
+        actor_release(svc, a);
         return;
     }
     take_task(svc, t);
@@ -830,7 +908,7 @@ static void on_cancel(sched_service *svc, const msg_cancel *m)
     uint32_t s = atomic_load(&sh->tasks[t].state);
     if (!m->force) {
         /* Cancelled while the service held it: let it go now. */
-        if (svc->owned[t] == m->gen && TASK_STATE(s) == TASK_CANCELLED &&
+        if (svc->owned[t] == m->gen && s == TASK_TAGGED(TASK_CANCELLED, m->gen) + TASK_F_WAS_WAITING &&
             sh->tasks[t].kind == TASK_NORMAL) {
             svc->owned[t] = 0;
             svc->missing[t] = 0;
@@ -855,20 +933,24 @@ static void on_done(sched_service *svc, uint32_t from)
         return;
     c->task = 0;
     release(svc, c);
-    try_shaped(svc);
+    schedule_pending(svc);
 }
 
 static void handle(sched_service *svc, uint32_t from, uint16_t type, const void *p, uint32_t len)
 {
     switch (type) {
     case MSG_SUBMIT: {
+        /* Only a task handed to the service, once: WAITING and not taken,
+         * or cancelled while it was on its way (the service frees it). */
         const msg_task *m = p;
-        if (len < sizeof(*m) || !task_valid(svc, m->slot, m->gen))
+        if (len < sizeof(*m) || !task_valid(svc, m->slot, m->gen) ||
+            svc->owned[m->slot] == m->gen)
             return;
         uint32_t s = atomic_load(&svc->sh.tasks[m->slot].state);
-        if (TASK_STATE(s) == TASK_CANCELLED)
+        if (s == TASK_TAGGED(TASK_CANCELLED, m->gen) + TASK_F_WAS_WAITING)
             sched_task_dispose(&svc->sh, m->slot);
-        else if (TASK_STATE(s) == TASK_WAITING)
+        else if (s == TASK_TAGGED(TASK_WAITING, m->gen) &&
+                 svc->sh.tasks[m->slot].kind == TASK_NORMAL)
             take_task(svc, m->slot);
         return;
     }
@@ -939,10 +1021,8 @@ int sched_service_poll(sched_service *svc)
         atomic_store(&r->spawn_hint, 0);
         pool_check(svc);
     }
-    if (atomic_load_explicit(&r->cpu_wanted, memory_order_relaxed)) {
-        try_shaped(svc);
-        try_actors(svc);
-    }
+    if (atomic_load_explicit(&r->cpu_wanted, memory_order_relaxed))
+        schedule_pending(svc);
     flush_wakes(svc);
     return n;
 }
@@ -1066,57 +1146,47 @@ void sched_service_client_info(sched_service *svc, uint32_t slot, uint32_t *kind
     *actor = svc->cl[slot].actor;
 }
 
-/* A task a dead process ran is let go: an in-place one hands its slot to
- * whoever unlinks it (or frees it if that happened), others are freed. */
-static void let_go(sched_service *svc, uint32_t t)
-{
-    sched *sh = &svc->sh;
-    if (atomic_load(&sh->tasks[t].state) & TASK_F_INPLACE) {
-        sched_task_release(sh, t);
-        sched_task_inplace_done(sh, t);
-    } else {
-        sched_task_dispose(sh, t);
-    }
-}
-
 static void fail_run(sched_service *svc, uint32_t t, int code, const char *msg)
 {
     uint32_t notify[SCHED_MAX_RETURNS];
     int n = sched_task_fail_outputs(&svc->sh, &svc->sh.tasks[t], code, msg, notify);
-    let_go(svc, t);
+    sched_task_finish(&svc->sh, t);
     notify_slots(svc, notify, n);
 }
 
-/* Runs task t again: back in the queue it came from, or where it is still
- * linked if it ran in place. */
+/* Runs task t again: where it is still linked if it ran in place (it is
+ * popped again), else back in the ready queue or the shaped list. */
 static void rerun(sched_service *svc, uint32_t t, svc_client *c)
 {
     sched *sh = &svc->sh;
     sched_task *k = &sh->tasks[t];
     uint32_t s = atomic_load(&k->state);
-    if ((s & TASK_F_INPLACE) && !(s & TASK_F_UNLINKED)) {
-        atomic_store(&k->state, TASK_QUEUED); /* still linked: it is popped again */
-        ray_evc_signal(&sh->r->ready.evc, 1);
-    } else if (c->kind == CLIENT_POOL) {
-        atomic_store(&k->state, TASK_QUEUED);
+    while ((s & TASK_F_INPLACE) && !(s & TASK_F_UNLINKED))
+        if (atomic_compare_exchange_weak(&k->state, &s, TASK_TAGGED(TASK_QUEUED, k->gen))) {
+            ray_evc_signal(&sh->r->ready.evc, 1);
+            return;
+        }
+    if (c->kind == CLIENT_POOL || (s & TASK_F_INPLACE)) { /* in place: default class */
+        atomic_store(&k->state, TASK_TAGGED(TASK_QUEUED, k->gen));
         sched_ready_push(sh, t);
-    } else {
-        atomic_store(&k->state, TASK_WAITING);
-        svc->owned[t] = k->gen;
-        pend *p = ray_vec_push(&svc->shaped);
-        if (p)
-            *p = (pend){t, k->gen};
+        return;
     }
+    atomic_store(&k->state, TASK_TAGGED(TASK_WAITING, k->gen));
+    svc->owned[t] = k->gen;
+    pend *p = ray_vec_push(&svc->shaped);
+    if (p)
+        *p = (pend){t, k->gen};
 }
 
-/* One task a dead process was running: retry it or fail it. */
+/* One task a dead process was running: retry it or fail it.  One that it
+ * was letting go of (FINISHING) is left alone: a leak, not a double free. */
 static void recover_task(sched_service *svc, uint32_t slot, svc_client *c, uint32_t t,
                          const char *how)
 {
     sched *sh = &svc->sh;
     sched_task *k = &sh->tasks[t];
     uint32_t s = atomic_load(&k->state);
-    if (TASK_STATE(s) != TASK_RUNNING || TASK_WORKER(s) != slot)
+    if (TASK_STATE(s) != TASK_RUNNING || TASK_WORKER(s) != slot || (s & TASK_F_FINISHING))
         return;
     char msg[600];
     if (s & TASK_F_FORCE) {
@@ -1130,16 +1200,19 @@ static void recover_task(sched_service *svc, uint32_t slot, svc_client *c, uint3
         return;
     }
     /* Outputs half sealed: the task ran; fail what is left, do not rerun. */
-    const sched_out *outs = (const sched_out *)sched_task_body(sh, k);
+    const sched_out *outs;
+    uint32_t nret = sched_task_outputs(sh, k, &outs);
     int sealed = 0;
-    for (uint32_t i = 0; i < k->nret; i++)
-        sealed |= STORE_IS_READY(atomic_load(&sh->st.objs[outs[i].slot].state));
+    for (uint32_t i = 0; i < nret; i++)
+        sealed |= sched_out_ok(sh, outs[i]) &&
+                  STORE_IS_READY(atomic_load(&sh->st.objs[outs[i].slot].state));
     if (!sealed && k->retries_left != 0 && !svc->shutting_down) {
         if (k->retries_left > 0)
             k->retries_left--;
         k->attempt++;
-        for (uint32_t i = 0; i < k->nret; i++)
-            store_obj_reset(&sh->st, outs[i].slot);
+        for (uint32_t i = 0; i < nret; i++)
+            if (sched_out_ok(sh, outs[i]))
+                store_obj_reset(&sh->st, outs[i].slot);
         ray_warn("sched", "worker pid %d %s while running task %s; retrying (attempt %u)",
                  c->pid, how, k->name, k->attempt + 1);
         rerun(svc, t, c);
@@ -1164,26 +1237,69 @@ static void recover_stack(sched_service *svc, uint32_t slot, svc_client *c, cons
     atomic_store(&sc->depth, 0);
 }
 
-/* Tasks a dead process had taken but not started go back to their queue. */
-static void recover_batch(sched_service *svc, uint32_t slot, sched_queue *q)
+/* The tasks a dead process had taken from queue q but not run: still
+ * QUEUED ones go back to the front of q in their order; the others are
+ * what unlinking them asks for.  If it died inside q's lock the repaired
+ * queue still links whatever it was taking: its batch is ignored. */
+static void recover_batch(sched_service *svc, uint32_t slot, sched_queue *q, int died_in_lock)
 {
     sched *sh = &svc->sh;
     sched_client *sc = sched_client_at(sh, slot);
-    uint32_t n = RAY_MIN(sc->batch_n, (uint32_t)SCHED_BATCH_MAX);
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t t = sc->batch[i];
-        if (!t || t >= sh->r->max_tasks)
+    uint32_t n = RAY_MIN(sc->batch_n, (uint32_t)SCHED_BATCH_MAX), k = 0;
+    sched_out back[SCHED_BATCH_MAX];
+    for (uint32_t i = 0; i < n && !died_in_lock; i++) {
+        sched_out b = sc->batch[i];
+        if (!b.slot || b.slot >= sh->r->max_tasks || sh->tasks[b.slot].gen != b.gen)
             continue;
-        uint32_t st = TASK_STATE(atomic_load(&sh->tasks[t].state));
-        if (sched_queue_contains(sh, q, t))
-            continue;
-        if (st == TASK_QUEUED)
-            sched_queue_push_front(sh, q, &t, 1);
+        if (atomic_load(&sh->tasks[b.slot].state) == TASK_TAGGED(TASK_QUEUED, b.gen))
+            back[k++] = b;
         else
-            sched_task_unlinked(sh, t); /* it was ours to unlink */
+            sched_task_unlinked(sh, b.slot);
     }
+    sched_queue_push_front(sh, q, back, k);
     sc->batch_n = 0;
     ray_evc_signal(&q->evc, 1 << 30);
+}
+
+/* A task of a dead dedicated worker waits for resources again; one that is
+ * no longer queued is what unlinking it asks for. */
+static void back_to_shaped(sched_service *svc, uint32_t t, uint32_t gen)
+{
+    sched *sh = &svc->sh;
+    if (!t || t >= sh->r->max_tasks || sh->tasks[t].gen != gen)
+        return;
+    uint32_t s = TASK_TAGGED(TASK_QUEUED, gen);
+    if (!atomic_compare_exchange_strong(&sh->tasks[t].state, &s, TASK_TAGGED(TASK_WAITING, gen))) {
+        sched_task_unlinked(sh, t);
+        return;
+    }
+    svc->owned[t] = gen;
+    pend *p = ray_vec_push(&svc->shaped);
+    if (p)
+        *p = (pend){t, gen};
+}
+
+/* A dead dedicated worker's tasks: those in its mailbox, those it took,
+ * and the one it was given before it said hello. */
+static void recover_dedicated(sched_service *svc, uint32_t slot, svc_client *c)
+{
+    sched *sh = &svc->sh;
+    sched_client *sc = sched_client_at(sh, slot);
+    uint32_t *ts = NULL, n = sched_queue_close(sh, &sc->mailbox, &ts);
+    for (uint32_t i = 0; i < n; i++)
+        back_to_shaped(svc, ts[i], sh->tasks[ts[i]].gen);
+    free(ts);
+    for (uint32_t i = 0; i < RAY_MIN(sc->batch_n, (uint32_t)SCHED_BATCH_MAX); i++)
+        back_to_shaped(svc, sc->batch[i].slot, sc->batch[i].gen);
+    sc->batch_n = 0;
+    uint32_t t = c->task;
+    if (t && task_valid(svc, t, c->task_gen) && svc->owned[t] == c->task_gen &&
+        atomic_load(&sh->tasks[t].state) == TASK_TAGGED(TASK_WAITING, c->task_gen)) {
+        pend *p = ray_vec_push(&svc->shaped);
+        if (p)
+            *p = (pend){t, c->task_gen};
+    }
+    c->task = 0;
 }
 
 static void describe_status(int wstatus, char *buf, size_t n)
@@ -1263,14 +1379,25 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
         atomic_store(&sh->r->fatal, 1);
         ray_error("sched", "%s", sh->r->fatal_msg);
     }
+    /* Workers take from their queue on their main thread: its tid is the
+     * pid.  Dying in that queue's lock leaves what it took still linked. */
+    sched_queue *own = c->kind == CLIENT_POOL    ? &sh->r->ready
+                       : c->kind == CLIENT_ACTOR ? &actor_at(svc, c->actor)->calls
+                                                 : &sc->mailbox;
+    int died_in_lock = c->pid > 0 && ray_shlock_dead_owner(&own->lock) == (uint32_t)c->pid;
     repair_shared(svc);
+    /* Its batch first, while what it was running is still RUNNING (and so
+     * left alone there), then its stack (which may queue those again). */
+    if (c->kind == CLIENT_POOL)
+        recover_batch(svc, slot, &sh->r->ready, died_in_lock);
+    else if (c->kind == CLIENT_ACTOR)
+        recover_batch(svc, slot, &actor_at(svc, c->actor)->calls, died_in_lock);
     recover_stack(svc, slot, c, how);
     if (c->kind != CLIENT_DRIVER || svc->shutting_down)
         release_holds(svc, slot, how);
     if (c->kind == CLIENT_POOL) {
         if (atomic_exchange(&sc->looking, 0))
             atomic_fetch_sub(&sh->r->lookers, 1);
-        recover_batch(svc, slot, &sh->r->ready);
         if (c->connected)
             svc->pool_alive--;
         else
@@ -1278,21 +1405,11 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
         if (c->blocked)
             svc->pool_blocked--;
     } else if (c->kind == CLIENT_DEDICATED) {
-        uint32_t *ts = NULL;
-        uint32_t n = sched_queue_close(sh, &sc->mailbox, &ts);
-        for (uint32_t i = 0; i < n; i++) /* back to waiting for resources */
-            if (TASK_STATE(atomic_load(&sh->tasks[ts[i]].state)) == TASK_QUEUED) {
-                atomic_store(&sh->tasks[ts[i]].state, TASK_WAITING);
-                svc->owned[ts[i]] = sh->tasks[ts[i]].gen;
-                pend *p = ray_vec_push(&svc->shaped);
-                if (p)
-                    *p = (pend){ts[i], sh->tasks[ts[i]].gen};
-            }
-        free(ts);
+        (void)died_in_lock; /* one task at a time: its batch is exact */
+        recover_dedicated(svc, slot, c);
     } else if (c->kind == CLIENT_ACTOR) {
         uint32_t a = c->actor;
         sched_actor *ac = actor_at(svc, a);
-        recover_batch(svc, slot, &ac->calls);
         uint32_t st = atomic_load(&ac->state);
         if (st == ACTOR_DEAD || svc->shutting_down) {
             actor_die(svc, a, RAY_EACTOR, "actor stopped at shutdown");
@@ -1326,8 +1443,9 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
     uint32_t gen = c->gen;
     memset(c, 0, sizeof(*c));
     c->gen = gen;
-    try_shaped(svc);
-    try_actors(svc);
+    if (svc->on_gone)
+        svc->on_gone(svc->on_gone_arg, slot);
+    schedule_pending(svc);
     pool_check(svc);
     flush_wakes(svc);
 }
@@ -1385,6 +1503,8 @@ int sched_service_shutdown(sched_service *svc, int force)
 int sched_service_tick(sched_service *svc)
 {
     uint64_t now = ray_now_ns();
+    if (svc->shaped.len || svc->actors_waiting.len)
+        schedule_pending(svc); /* a safety net: resources come back by other roads too */
     uint64_t idle_ns = (uint64_t)(svc->cfg.worker_idle_s * 1e9);
     uint32_t target = (uint32_t)ceil(svc->cpus - 1e-9);
     uint32_t pool_runnable = svc->pool_alive - svc->pool_blocked;
@@ -1477,12 +1597,22 @@ int sched_service_create(const sched_service_opts *o, sched_service **out)
     int rc = RAY_ENOMEM;
     if (!svc->exe || !svc->argv)
         goto fail;
-    if ((svc->nres = parse_resources(o->resources, svc->res, 32)) < 0) {
-        rc = ray_err(RAY_EINVAL, "RAY_MPI_RESOURCES='%s': expected name:amount,...",
-                     o->resources);
+    svc->nres = o->resources ? parse_resources(o->resources, (int)strlen(o->resources), svc->res)
+                             : 0;
+    if (svc->nres < 0) {
+        rc = ray_err(RAY_EINVAL, "RAY_MPI_RESOURCES: %s", ray_last_error());
         goto fail;
     }
-    svc->max_workers = (uint32_t)o->cfg->max_workers;
+    const ray_config *cf = o->cfg;
+    if (cf->max_workers > 60000 || cf->max_objects < 1024 || cf->max_objects > (1u << 30) ||
+        cf->max_tasks < 1024 || cf->max_tasks > (1u << 28) || cf->max_actors < 16 ||
+        cf->max_actors > (1u << 24)) {
+        rc = ray_err(RAY_EINVAL, "settings out of range: RAY_MPI_MAX_WORKERS <= 60000, "
+                                 "RAY_MPI_MAX_OBJECTS 1024..2^30, RAY_MPI_MAX_TASKS 1024..2^28, "
+                                 "RAY_MPI_MAX_ACTORS 16..2^24");
+        goto fail;
+    }
+    svc->max_workers = (uint32_t)cf->max_workers;
     svc->ncl = svc->max_workers + 16;
     uint64_t arena = o->cfg->object_store_memory;
     sched_layout_compute(&svc->l, (uint32_t)o->cfg->max_objects, (uint32_t)o->cfg->max_tasks,

@@ -1,8 +1,13 @@
 /*
- * task.c - task slots: taking and freeing them, and reading a task's body.
- * A body is written by its submitter and read by a worker or the node
+ * task.c - task slots: taking and freeing them, reading a task's body, and
+ * the hand-offs of a slot's lifetime between the processes that touch it.
+ *
+ * A body is written by its submitter and read by workers and the node
  * service, so every reader checks each record against the body's length
- * before it follows it.
+ * before it follows it.  A slot is freed exactly once, by whoever holds it
+ * last: the worker that ran it, whoever unlinks it from a queue (when it
+ * was cancelled or ran in place), or the canceller (when it was unlinked
+ * while being cancelled).  Flags in the state word say who that is.
  */
 #include "sched.h"
 
@@ -44,16 +49,45 @@ const uint8_t *sched_task_body(const sched *s, const sched_task *t)
     return store_obj_view(&s->st, t->body_obj);
 }
 
+/* The body's length if it is where the task says, else 0. */
+static uint32_t body_len(const sched *s, const sched_task *t)
+{
+    uint32_t len = t->body_len, obj = t->body_obj;
+    if (obj)
+        return obj < s->st.max_objects && s->st.objs[obj].size >= len ? len : 0;
+    return len <= SCHED_BODY_INLINE ? len : 0;
+}
+
+int sched_out_ok(const sched *s, sched_out o)
+{
+    return o.slot && o.slot < s->st.max_objects && s->st.objs[o.slot].gen == o.gen;
+}
+
+uint32_t sched_task_outputs(const sched *s, const sched_task *t, const sched_out **outs)
+{
+    uint32_t n = t->nret;
+    *outs = (const sched_out *)sched_task_body(s, t);
+    if (n > SCHED_MAX_RETURNS || (uint64_t)n * sizeof(sched_out) > body_len(s, t))
+        return 0;
+    return n;
+}
+
+const char *sched_task_res(const sched *s, const sched_task *t, int *len)
+{
+    uint32_t blen = body_len(s, t), rlen = t->res_len;
+    *len = 0;
+    if (!rlen || rlen > blen)
+        return NULL;
+    *len = (int)rlen;
+    return (const char *)sched_task_body(s, t) + blen - rlen;
+}
+
 int sched_task_decode(const sched *s, const sched_task *t, const sched_out **outs,
                       sched_arg_view *args, const char **res)
 {
-    uint32_t len = t->body_len, nret = t->nret, nargs = t->nargs;
-    if (t->body_obj) {
-        if (t->body_obj >= s->st.max_objects || s->st.objs[t->body_obj].size < len)
-            return ray_err(RAY_EPROTO, "task body object is invalid");
-    } else if (len > SCHED_BODY_INLINE) {
-        return ray_err(RAY_EPROTO, "task body length %u is invalid", len);
-    }
+    uint32_t nret = t->nret, nargs = t->nargs, len = body_len(s, t);
+    if (!len && t->body_len)
+        return ray_err(RAY_EPROTO, "task body of %u bytes is not where it says", t->body_len);
     if (nret > SCHED_MAX_RETURNS || nargs > SCHED_MAX_ARGS ||
         (uint64_t)nret * sizeof(sched_out) > len)
         return ray_err(RAY_EPROTO, "task has %u outputs and %u args in %u bytes", nret,
@@ -89,48 +123,65 @@ int sched_task_decode(const sched *s, const sched_task *t, const sched_out **out
     return 0;
 }
 
-/* Outputs named by a task must be live entries it produces. */
-static int output_ok(const sched *s, sched_out o)
+int sched_task_decode_alloc(const sched *s, const sched_task *t, const sched_out **outs,
+                            sched_arg_view **args)
 {
-    return o.slot && o.slot < s->st.max_objects && s->st.objs[o.slot].gen == o.gen;
+    *args = calloc(t->nargs ? t->nargs : 1, sizeof(**args));
+    if (!*args)
+        return ray_err(RAY_ENOMEM, "out of memory for %u arguments", t->nargs);
+    int rc = sched_task_decode(s, t, outs, *args, NULL);
+    if (rc) {
+        free(*args);
+        *args = NULL;
+    }
+    return rc;
 }
 
-int sched_task_fail_outputs(sched *s, const sched_task *t, int code, const char *msg,
-                            uint32_t *notify)
+void sched_task_decode_free(sched_arg_view *args) { free(args); }
+
+/* Fails the pending outputs: with (code, msg), or a copy of err_src's. */
+static int fail_pending(sched *s, const sched_task *t, int code, const char *msg,
+                        uint32_t err_src, uint32_t *notify)
 {
-    const sched_out *outs = (const sched_out *)sched_task_body(s, t);
-    size_t len = strlen(msg);
+    const sched_out *outs;
+    uint32_t nret = sched_task_outputs(s, t, &outs);
+    size_t len = msg ? strlen(msg) : 0;
     int n = 0;
-    for (uint32_t i = 0; i < t->nret && i < SCHED_MAX_RETURNS; i++) {
-        if (!output_ok(s, outs[i]))
+    for (uint32_t i = 0; i < nret; i++) {
+        if (!sched_out_ok(s, outs[i]))
             continue;
         store_obj *o = &s->st.objs[outs[i].slot];
-        uint32_t st = STORE_STATE(atomic_load(&o->state));
-        if (st != STORE_PENDING)
+        if (STORE_STATE(atomic_load(&o->state)) != STORE_PENDING)
             continue;
-        store_obj_reset(&s->st, outs[i].slot); /* drop what a failed attempt wrote */
-        if (store_obj_fail(&s->st, outs[i].slot, code, msg, len))
+        int watched = err_src ? store_obj_copy_error(&s->st, outs[i].slot, err_src)
+                              : store_obj_fail(&s->st, outs[i].slot, code, msg, len);
+        if (watched)
             notify[n++] = outs[i].slot;
     }
     return n;
 }
 
+int sched_task_fail_outputs(sched *s, const sched_task *t, int code, const char *msg,
+                            uint32_t *notify)
+{
+    return fail_pending(s, t, code, msg, 0, notify);
+}
+
+int sched_task_fail_from(sched *s, const sched_task *t, uint32_t err_src, uint32_t *notify)
+{
+    return fail_pending(s, t, 0, NULL, err_src, notify);
+}
+
 void sched_task_drop_args(sched *s, const sched_task *t)
 {
     const sched_out *outs;
-    sched_arg_view args[64];
-    if (t->nargs <= RAY_ARRAY_SIZE(args)) {
-        if (sched_task_decode(s, t, &outs, args, NULL) == 0)
-            for (uint32_t i = 0; i < t->nargs; i++)
-                if (args[i].kind == SCHED_ARG_REF)
-                    store_obj_unref(&s->st, args[i].ref.slot);
-    } else {
-        sched_arg_view *big = calloc(t->nargs, sizeof(*big));
-        if (big && sched_task_decode(s, t, &outs, big, NULL) == 0)
-            for (uint32_t i = 0; i < t->nargs; i++)
-                if (big[i].kind == SCHED_ARG_REF)
-                    store_obj_unref(&s->st, big[i].ref.slot);
-        free(big);
+    sched_arg_view *args;
+    if (sched_task_decode_alloc(s, t, &outs, &args) == 0) {
+        for (uint32_t i = 0; i < t->nargs; i++)
+            if (args[i].kind == SCHED_ARG_REF && sched_out_ok(s, (sched_out){args[i].ref.slot,
+                                                                             args[i].ref.gen}))
+                store_obj_unref(&s->st, args[i].ref.slot);
+        sched_task_decode_free(args);
     }
     if (t->body_obj)
         store_obj_unref(&s->st, t->body_obj);
@@ -139,9 +190,10 @@ void sched_task_drop_args(sched *s, const sched_task *t)
 void sched_task_release(sched *s, uint32_t slot)
 {
     sched_task *t = &s->tasks[slot];
-    const sched_out *outs = (const sched_out *)sched_task_body(s, t);
-    for (uint32_t i = 0; i < t->nret && i < SCHED_MAX_RETURNS; i++)
-        if (output_ok(s, outs[i]))
+    const sched_out *outs;
+    uint32_t nret = sched_task_outputs(s, t, &outs);
+    for (uint32_t i = 0; i < nret; i++)
+        if (sched_out_ok(s, outs[i]))
             store_obj_unref(&s->st, outs[i].slot); /* the producer's hold */
     sched_task_drop_args(s, t); /* the body goes last: outs points into it */
 }
@@ -167,23 +219,43 @@ uint32_t sched_task_unlinked(sched *s, uint32_t slot)
         case TASK_RUNNING:
             if (!(st & TASK_F_INPLACE))
                 return st; /* not ours to touch */
+            __attribute__((fallthrough)); /* its runner frees it */
+        case TASK_CANCELLING:
             if (atomic_compare_exchange_weak(&k->state, &st, st | TASK_F_UNLINKED))
                 return st;
-            continue; /* it finished meanwhile: look again */
+            continue; /* it moved on meanwhile: look again */
         default:
             return st;
         }
     }
 }
 
-void sched_task_inplace_done(sched *s, uint32_t slot)
+void sched_task_finish(sched *s, uint32_t slot)
 {
     sched_task *k = &s->tasks[slot];
-    uint32_t st = atomic_load(&k->state);
+    uint32_t st = atomic_fetch_or(&k->state, TASK_F_FINISHING);
+    sched_task_release(s, slot);
+    if (!(st & TASK_F_INPLACE)) {
+        sched_task_free(s, slot);
+        return;
+    }
+    st |= TASK_F_FINISHING;
     while (!(st & TASK_F_UNLINKED))
         if (atomic_compare_exchange_weak(&k->state, &st, TASK_DONE))
             return;
     sched_task_free(s, slot); /* unlinked while it ran: nobody else will */
+}
+
+void sched_task_cancelled(sched *s, uint32_t slot)
+{
+    sched_task *k = &s->tasks[slot];
+    uint32_t st = atomic_load(&k->state);
+    while (!(st & TASK_F_UNLINKED))
+        if (atomic_compare_exchange_weak(&k->state, &st,
+                                         (st & ~0xffffu) | TASK_CANCELLED |
+                                             (st & TASK_F_WAS_WAITING)))
+            return;
+    sched_task_dispose(s, slot); /* unlinked while we failed its outputs */
 }
 
 int sched_client_runs(const sched_client *c, uint32_t t)

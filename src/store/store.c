@@ -40,7 +40,8 @@ struct store_region {
     ray_freelist slots;          /* free object slots */
     _Atomic uint64_t objects_live;
     char pad2[RAY_CACHELINE];
-    ray_shlock lock;             /* guards alloc and descs */
+    ray_shlock lock;             /* guards alloc, descs and broken */
+    uint32_t broken;             /* a rebuild failed: no more allocations */
     store_alloc alloc;
 };
 
@@ -176,6 +177,11 @@ static int arena_alloc(store *s, store_obj *o, uint64_t size)
     store_region *r = s->r;
     uint64_t off = 0;
     ray_shlock_lock(&r->lock, (uint32_t)ray_gettid());
+    if (r->broken) {
+        ray_shlock_unlock(&r->lock);
+        return ray_err(RAY_ESYS, "the object store is unusable: a process died inside its "
+                                 "allocator and it could not be rebuilt");
+    }
     uint32_t block = store_alloc_get(&r->alloc, s->descs, size, &off);
     if (block) {
         o->u.offset = off;
@@ -245,6 +251,7 @@ int store_obj_fail(store *s, uint32_t slot, int code, const char *msg, size_t le
 {
     store_obj *o = &s->objs[slot];
     void *data;
+    store_obj_reset(s, slot); /* what it held before (a half-written object) */
     if (store_obj_alloc(s, slot, len, &data) == 0) {
         memcpy(data, msg, len);
     } else {
@@ -266,11 +273,13 @@ int store_obj_copy_error(store *s, uint32_t dst, uint32_t src)
 void store_obj_reset(store *s, uint32_t slot)
 {
     store_obj *o = &s->objs[slot];
-    uint32_t block = o->block;
-    if (block) {
+    if (o->block) {
         store_region *r = s->r;
+        /* The block id is read under the lock: a rebuild (store_repair) may
+         * have renumbered the blocks while we waited for it. */
         ray_shlock_lock(&r->lock, (uint32_t)ray_gettid());
-        int rc = store_alloc_put(&r->alloc, s->descs, block);
+        uint32_t block = o->block;
+        int rc = block && !r->broken ? store_alloc_put(&r->alloc, s->descs, block) : 0;
         o->block = 0;
         ray_shlock_unlock(&r->lock);
         if (rc)
@@ -288,6 +297,21 @@ void store_obj_free(store *s, uint32_t slot)
     atomic_fetch_sub_explicit(&s->r->objects_live, 1, memory_order_relaxed);
     ray_freelist_push(&s->r->slots, s->objs, sizeof(store_obj), offsetof(store_obj, next_free),
                       slot);
+}
+
+int store_obj_ref_live(store *s, uint32_t slot, uint32_t gen)
+{
+    store_obj *o = &s->objs[slot];
+    int32_t r = atomic_load_explicit(&o->refs, memory_order_relaxed);
+    do
+        if (r <= 0)
+            return 0; /* its last holder let go: it is being freed */
+    while (!atomic_compare_exchange_weak_explicit(&o->refs, &r, r + 1, memory_order_acq_rel,
+                                                  memory_order_relaxed));
+    if (o->gen == gen && STORE_STATE(atomic_load(&o->state)) != STORE_FREE)
+        return 1;
+    store_obj_unref(s, slot); /* another object took the slot meanwhile */
+    return 0;
 }
 
 int store_obj_watch(store *s, uint32_t slot)
@@ -355,9 +379,12 @@ int store_repair(store *s)
     free(offs);
     free(sizes);
     free(ids);
-    if (rc)
+    if (rc) {
+        r->broken = 1; /* the lock is freed, but nothing more is allocated */
         ray_error("store", "could not rebuild the allocator after process %u died "
-                           "holding its lock (%s)", tid, ray_strerror(rc));
+                           "holding its lock (%s); the store takes no new objects",
+                  tid, ray_strerror(rc));
+    }
     else
         ray_warn("store", "process %u died holding the store lock; allocator rebuilt "
                           "from %u live objects", tid, k);

@@ -144,6 +144,9 @@ static inline void store_obj_ref(store *s, uint32_t slot)
     atomic_fetch_add_explicit(&s->objs[slot].refs, 1, memory_order_relaxed);
 }
 void store_obj_free(store *s, uint32_t slot);
+/* One more reference on object (slot, gen) if it is still live: never
+ * brings back an object whose last holder let go.  Returns 1 if taken. */
+int store_obj_ref_live(store *s, uint32_t slot, uint32_t gen);
 static inline void store_obj_unref(store *s, uint32_t slot)
 {
     if (atomic_fetch_sub_explicit(&s->objs[slot].refs, 1, memory_order_acq_rel) == 1)

@@ -161,7 +161,8 @@ int topo_resolve(const ray_config *cfg, const topo_node *t, double *cpus, double
         return ray_err(RAY_EINVAL, "object store of %llu bytes is too small (at least 1M)",
                        (unsigned long long)*store_bytes);
     uint32_t n = (uint32_t)ceil(*cpus);
-    *max_workers = cfg->max_workers_auto ? RAY_MAX(64u, 8 * n) : (uint32_t)cfg->max_workers;
+    *max_workers = cfg->max_workers_auto ? RAY_MIN(RAY_MAX(64u, 8 * n), 60000u)
+                                         : (uint32_t)RAY_MIN(cfg->max_workers, 60001u);
     if (*max_workers < n)
         *max_workers = n;
     return 0;

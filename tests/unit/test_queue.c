@@ -18,6 +18,29 @@
 static unit_node node;
 static sched *S;
 
+/* Batches hold (slot, generation); these tests speak in slots. */
+static uint32_t pop_slots(sched *s, sched_queue *q, uint32_t *out, uint32_t *count,
+                          uint32_t max)
+{
+    sched_out b[SCHED_BATCH_MAX];
+    uint32_t n = sched_queue_pop(s, q, b, count, RAY_MIN(max, (uint32_t)SCHED_BATCH_MAX));
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = b[i].slot;
+    return n;
+}
+
+/* push_front takes a consumer's batch and empties it. */
+static void push_front_slots(sched *s, sched_queue *q, const uint32_t *ts, uint32_t n)
+{
+    sched_out b[SCHED_BATCH_MAX];
+    for (uint32_t i = 0; i < n; i++)
+        b[i] = (sched_out){ts[i], s->tasks[ts[i]].gen};
+    sched_queue_push_front(s, q, b, n);
+    for (uint32_t i = 0; i < n; i++)
+        if (b[i].slot)
+            printf("not ok - push_front left batch entry %u set\n", i);
+}
+
 static uint32_t new_task(void)
 {
     uint32_t t = 0;
@@ -52,7 +75,7 @@ static void test_task_slots(void)
 static uint32_t drain(sched_queue *q, uint32_t *out, uint32_t max, int *bad)
 {
     uint32_t total = 0, batch[SCHED_BATCH_MAX], count, n;
-    while ((n = sched_queue_pop(S, q, batch, &count, max))) {
+    while ((n = pop_slots(S, q, batch, &count, max))) {
         *bad |= count != n;
         memcpy(out + total, batch, n * sizeof(*batch));
         total += n;
@@ -74,7 +97,7 @@ static void test_fifo(void)
        "contains finds the first and the last");
     uint32_t other = new_task();
     is_int(sched_queue_contains(S, q, other), 0, "contains does not find a task never pushed");
-    uint32_t count = 999, n = sched_queue_pop(S, q, out, &count, 32);
+    uint32_t count = 999, n = pop_slots(S, q, out, &count, 32);
     ok(n == 32 && count == 32 && atomic_load(&q->len) == 68,
        "pop of up to 32: 32 taken, count 32, len 68");
     uint32_t rest = drain(q, out + 32, 32, &bad);
@@ -82,7 +105,7 @@ static void test_fifo(void)
     ok(!memcmp(in, out, sizeof(in)), "in push order");
     ok(atomic_load(&q->len) == 0 && q->head == 0 && q->tail == 0,
        "queue empty: len 0, no head or tail");
-    is_int(sched_queue_pop(S, q, out, &count, 32), 0, "pop on an empty queue takes nothing");
+    is_int(pop_slots(S, q, out, &count, 32), 0, "pop on an empty queue takes nothing");
     for (int i = 0; i < 100; i++)
         sched_task_free(S, in[i]);
     sched_task_free(S, other);
@@ -95,10 +118,10 @@ static void test_push_front(void)
     int bad = 0;
     for (int i = 0; i < 8; i++)
         t[i] = new_task();
-    sched_queue_push_front(S, q, &t[0], 2); /* empty queue: [0 1] */
+    push_front_slots(S, q, &t[0], 2); /* empty queue: [0 1] */
     sched_queue_push(S, q, t[2]);           /* [0 1 2] */
     sched_queue_push(S, q, t[3]);           /* [0 1 2 3] */
-    sched_queue_push_front(S, q, &t[4], 3); /* [4 5 6 0 1 2 3] */
+    push_front_slots(S, q, &t[4], 3); /* [4 5 6 0 1 2 3] */
     sched_queue_push(S, q, t[7]);           /* [4 5 6 0 1 2 3 7] */
     is_int(atomic_load(&q->len), 8, "len counts tasks pushed at the front");
     uint32_t want[8] = {t[4], t[5], t[6], t[0], t[1], t[2], t[3], t[7]};
@@ -129,13 +152,13 @@ static int model_step(deque *d, sched_queue *q, uint32_t *pool, uint32_t *npool)
     case 1: /* push_front of up to k */
         k = RAY_MIN(k, *npool);
         *npool -= k;
-        sched_queue_push_front(S, q, &pool[*npool], k);
+        push_front_slots(S, q, &pool[*npool], k);
         d->head -= k;
         d->len += k;
         memcpy(&d->v[d->head], &pool[*npool], k * sizeof(uint32_t));
         break;
     default: { /* pop up to k */
-        uint32_t n = sched_queue_pop(S, q, out, &count, k);
+        uint32_t n = pop_slots(S, q, out, &count, k);
         bad |= n != RAY_MIN(k, d->len) || (n && (count != n || memcmp(out, &d->v[d->head], n * 4)));
         memcpy(&pool[*npool], out, n * sizeof(uint32_t));
         *npool += n;
@@ -184,7 +207,7 @@ static void test_close(void)
     ok(atomic_load(&q->closed) && atomic_load(&q->len) == 0, "the queue is closed and empty");
     is_rc(sched_queue_push(S, q, extra), RAY_EACTOR, "push onto a closed queue: RAY_EACTOR");
     uint32_t buf[4], count;
-    is_int(sched_queue_pop(S, q, buf, &count, 4), 0, "nothing to pop");
+    is_int(pop_slots(S, q, buf, &count, 4), 0, "nothing to pop");
     out = NULL;
     is_int(sched_queue_close(S, q, &out), 0, "closing again hands back nothing");
     free(out);
@@ -279,7 +302,7 @@ static void test_repair_live_owner(void)
     q->tail = t;
     ray_shlock_unlock(&q->lock);
     uint32_t out[2], count;
-    is_int(sched_queue_pop(S, q, out, &count, 2), 1, "which then works as before");
+    is_int(pop_slots(S, q, out, &count, 2), 1, "which then works as before");
     sched_task_free(S, t);
 }
 
@@ -310,7 +333,7 @@ static void test_two_processes(void)
     uint32_t got = 0, out[SCHED_BATCH_MAX], count, bad = 0;
     uint64_t deadline = ray_now_ns() + 12000000000ull;
     while (got < STREAM && ray_now_ns() < deadline) {
-        uint32_t n = sched_queue_pop(S, &S->r->ready, out, &count, SCHED_BATCH_MAX);
+        uint32_t n = pop_slots(S, &S->r->ready, out, &count, SCHED_BATCH_MAX);
         for (uint32_t i = 0; i < n; i++) {
             bad += S->tasks[out[i]].attempt != got++;
             sched_task_free(S, out[i]);
