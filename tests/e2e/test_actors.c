@@ -94,6 +94,9 @@ static int nap(ray_ctx *ctx, void *state, const ray_buf *args, int nargs)
 }
 RAY_METHOD(Counter, nap)
 
+static int crash(ray_ctx *ctx, void *state, const ray_buf *args, int nargs) { _exit(3); }
+RAY_METHOD(Counter, crash)
+
 static int boom(ray_ctx *ctx, void *state, const ray_buf *args, int nargs)
 {
     return ray_fail(ctx, "boom: method failed on purpose");
@@ -417,6 +420,58 @@ static void test_death(void)
     ok(dead, "after its restarts ran out the actor is dead: RAY_EACTOR");
 }
 
+/* Calls queued behind the one that kills the process run, after the
+ * restart, in the order they were made. */
+static void test_restart_order(void)
+{
+    int rc;
+    ray_actor a = make("Counter", 0, NULL, 0, 1, NULL, &rc);
+    int64_t ms = 300;
+    ray_arg nap_ms = ray_arg_val(&ms, 8);
+    ray_ref busy, dies, r[6];
+    ray_actor_call(a, "nap", &nap_ms, 1, NULL, &busy);
+    usleep(50000); /* in nap: what follows queues up */
+    ray_actor_call(a, "crash", NULL, 0, NULL, &dies);
+    for (int i = 0; i < 6; i++)
+        ray_actor_call(a, "add", NULL, 0, NULL, &r[i]);
+    ray_buf b;
+    ray_get(busy, &b, 30);
+    int got = ray_get(dies, &b, 30);
+    ok(got == RAY_EACTOR || got == RAY_EWORKER, "the call that killed its process fails (%s)",
+       ray_errname(got));
+    int in_order = 1;
+    for (int i = 0; i < 6; i++) {
+        in_order &= ray_get(r[i], &b, 30) == RAY_OK && i64(b) == i + 1;
+        ray_release(r[i]);
+    }
+    ok(in_order, "the 6 calls queued behind it ran on the new process, in order (1..6)");
+    ray_release(busy);
+    ray_release(dies);
+    ray_actor_kill(a);
+}
+
+/* Killing twice, or a dead actor, is harmless: later actors get slots of
+ * their own. */
+static void test_kill_twice(void)
+{
+    int rc;
+    ray_actor x = make("Counter", 10, NULL, 0, 0, NULL, &rc);
+    call(x, "value", NULL, 0, NULL);
+    is_rc(ray_actor_kill(x), RAY_OK, "kill");
+    is_rc(ray_actor_kill(x), RAY_OK, "kill again: no error");
+    usleep(200000);
+    is_rc(ray_actor_kill(x), RAY_OK, "and once more after its process is gone");
+    ray_actor y = make("Counter", 20, NULL, 0, 0, NULL, &rc);
+    ray_actor z = make("Counter", 30, NULL, 0, 0, NULL, &rc);
+    int64_t vy = 0, vz = 0;
+    call(y, "value", NULL, 0, &vy);
+    call(z, "value", NULL, 0, &vz);
+    ok(vy == 20 && vz == 30 && memcmp(&y, &z, sizeof(y)),
+       "two new actors are two actors (%lld, %lld)", (long long)vy, (long long)vz);
+    ray_actor_kill(y);
+    ray_actor_kill(z);
+}
+
 static void test_resources(void)
 {
     int rc;
@@ -458,7 +513,21 @@ static void test_resources(void)
     ray_actor_kill(c1);
     is_rc(ray_get(t, &b, 30), RAY_OK, "and runs once an actor is gone");
     ray_release(t);
+
+    /* A 2-CPU actor that must wait for c2 does not starve tasks meanwhile. */
+    ray_actor_opts big;
+    ray_actor_opts_init(&big);
+    big.num_cpus = 2;
+    ray_actor c3;
+    is_rc(ray_actor_create("Counter", NULL, 0, &big, &c3), RAY_OK,
+          "a 2-CPU actor is created while a 1-CPU actor lives (it waits)");
+    usleep(200000);
+    ray_submit("plus_one", &arg, 1, NULL, &t);
+    is_rc(ray_get(t, &b, 10), RAY_OK, "a 1-CPU task still runs on the free CPU");
+    ray_release(t);
     ray_actor_kill(c2);
+    is_rc(call(c3, "value", NULL, 0, NULL), RAY_OK, "the 2-CPU actor starts once c2 is gone");
+    ray_actor_kill(c3);
 }
 
 int main(int argc, char **argv)
@@ -481,6 +550,8 @@ int main(int argc, char **argv)
     test_method_failure();
     test_kill(dir);
     test_death();
+    test_restart_order();
+    test_kill_twice();
     test_resources();
 
     /* Shutdown ends every actor and runs no fini twice. */
