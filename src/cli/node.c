@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <fcntl.h>
@@ -60,9 +61,13 @@ typedef struct node {
     _Atomic int prefault_stop;
 } node;
 
+/* Faults the store in with CPU time nobody else wants (SCHED_IDLE): it
+ * must not slow the tasks it is meant to speed up. */
 static void *prefault_main(void *arg)
 {
     node *n = arg;
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     store_prefault(&sched_service_shm(n->svc)->st, &n->prefault_stop);
     return NULL;
 }
