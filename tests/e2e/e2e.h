@@ -67,6 +67,9 @@ static inline const char *buf_str(const ray_buf *b, char *out, size_t cap)
     return out;
 }
 
+static inline ray_arg i64_arg(const int64_t *v) { return ray_arg_val(v, sizeof(*v)); }
+static inline ray_arg str_arg(const char *s) { return ray_arg_val(s, strlen(s)); }
+
 static inline int str_has(const char *hay, const char *needle)
 {
     return hay && needle && strstr(hay, needle) != NULL;
@@ -106,6 +109,21 @@ static inline int wait_file(const char *path, double timeout_s)
         sleep_s(0.01);
     }
     return 1;
+}
+
+/* In a task given (dir, name) arguments: says "started" (<dir>/started.<name>)
+ * and waits until the test opens its gate (<dir>/open.<name>). */
+static inline int gate_pass(const ray_buf *dir, const ray_buf *name, double timeout_s)
+{
+    char d[512], n[64], path[700];
+    buf_str(dir, d, sizeof(d));
+    buf_str(name, n, sizeof(n));
+    snprintf(path, sizeof(path), "%s/started.%s", d, n);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    snprintf(path, sizeof(path), "%s/open.%s", d, n);
+    return wait_file(path, timeout_s);
 }
 
 /* Makes a fresh scratch directory under $TMPDIR; the path goes to out. */

@@ -17,11 +17,6 @@
 #include <math.h>
 #include <stdint.h>
 
-static ray_arg i64_arg(const int64_t *v)
-{
-    return ray_arg_val(v, sizeof(*v));
-}
-
 static int echo(ray_ctx *ctx, const ray_buf *args, int nargs)
 {
     return nargs ? ray_return(ctx, 0, args[0].data, args[0].size) : 0;

@@ -23,11 +23,6 @@
 
 static char dir[512];
 
-static ray_arg str_arg(const char *s)
-{
-    return ray_arg_val(s, strlen(s));
-}
-
 /* Records one more attempt of `name`; returns its number (1, 2, ...). */
 static int record_attempt(const char *d, const char *name)
 {
@@ -103,14 +98,7 @@ RAY_REMOTE(parent_of_crash)
  * until <dir>/open.<name> exists or the time is up; returns 7. */
 static int hold(ray_ctx *ctx, const ray_buf *args, int nargs)
 {
-    char d[512], name[64], path[700];
-    buf_str(&args[0], d, sizeof(d));
-    buf_str(&args[1], name, sizeof(name));
-    double secs = (double)buf_i64(&args[2], 20);
-    snprintf(path, sizeof(path), "%s/started.%s", d, name);
-    touch(path);
-    snprintf(path, sizeof(path), "%s/open.%s", d, name);
-    wait_file(path, secs);
+    gate_pass(&args[0], &args[1], (double)buf_i64(&args[2], 20));
     int64_t v = 7;
     return ray_return(ctx, 0, &v, sizeof(v));
 }

@@ -18,10 +18,6 @@
  * to report a deadlock as an error before the driver's own timeout. */
 #define INNER_TIMEOUT 25.0
 
-static ray_arg i64_arg(const int64_t *v)
-{
-    return ray_arg_val(v, sizeof(*v));
-}
 static ray_arg args_copy(const ray_buf *b)
 {
     return ray_arg_val(b->data, b->size);

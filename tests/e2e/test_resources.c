@@ -16,13 +16,7 @@ static char dir[512];
 
 static int hold(ray_ctx *ctx, const ray_buf *args, int nargs)
 {
-    char d[512], name[64], path[700];
-    buf_str(&args[0], d, sizeof(d));
-    buf_str(&args[1], name, sizeof(name));
-    snprintf(path, sizeof(path), "%s/started.%s", d, name);
-    touch(path);
-    snprintf(path, sizeof(path), "%s/open.%s", d, name);
-    wait_file(path, 20);
+    gate_pass(&args[0], &args[1], 20);
     int64_t v = 1;
     return ray_return(ctx, 0, &v, sizeof(v));
 }

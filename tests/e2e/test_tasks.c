@@ -93,13 +93,7 @@ RAY_REMOTE(misuse_returns)
 /* args: dir, name, value.  Waits for its gate, then returns value. */
 static int gated(ray_ctx *ctx, const ray_buf *args, int nargs)
 {
-    char d[512], name[64], path[700];
-    buf_str(&args[0], d, sizeof(d));
-    buf_str(&args[1], name, sizeof(name));
-    snprintf(path, sizeof(path), "%s/started.%s", d, name);
-    touch(path);
-    snprintf(path, sizeof(path), "%s/open.%s", d, name);
-    wait_file(path, 20);
+    gate_pass(&args[0], &args[1], 20);
     return ray_return(ctx, 0, args[2].data, args[2].size);
 }
 RAY_REMOTE(gated)
@@ -182,15 +176,6 @@ static int touch_file(ray_ctx *ctx, const ray_buf *args, int nargs)
 RAY_REMOTE(touch_file)
 
 /* ---- helpers */
-
-static ray_arg i64_arg(const int64_t *v)
-{
-    return ray_arg_val(v, sizeof(*v));
-}
-static ray_arg str_arg(const char *s)
-{
-    return ray_arg_val(s, strlen(s));
-}
 
 static int submit_gated(const char *name, const int64_t *value, ray_ref *out)
 {
