@@ -167,14 +167,39 @@ static void finish(ray_ctx *ctx, int rc, const char *fn_name)
     notify(watched, n);
 }
 
-static int resolve_args(sched_task *t, const sched_out **outs, sched_arg_view *views,
-                        ray_buf *bufs, uint32_t *err_src)
+/* A task's arguments as the function sees them. */
+typedef struct task_args {
+    sched_args a;
+    ray_buf *bufs;
+    ray_buf small[SCHED_ARGS_SMALL];
+} task_args;
+
+static void args_free(task_args *ta)
 {
-    int rc = sched_task_decode(cl_sched(), t, outs, views, NULL);
+    sched_args_free(&ta->a);
+    if (ta->bufs != ta->small)
+        free(ta->bufs);
+    ta->bufs = ta->small;
+}
+
+/* Decodes t's arguments into ta (free it with args_free, whatever this
+ * returns), waiting for refs that are not ready; *err_src is the first
+ * argument that is an error. */
+static int resolve_args(sched_task *t, const sched_out **outs, task_args *ta,
+                        uint32_t *err_src)
+{
+    *err_src = 0;
+    ta->bufs = ta->small;
+    int rc = sched_args_decode(cl_sched(), t, outs, &ta->a);
     if (rc)
         return rc;
+    if (t->nargs > SCHED_ARGS_SMALL && !(ta->bufs = calloc(t->nargs, sizeof(*ta->bufs)))) {
+        ta->bufs = ta->small;
+        return ray_err(RAY_ENOMEM, "out of memory for %u arguments", t->nargs);
+    }
     store *st = cl_store();
-    *err_src = 0;
+    const sched_arg_view *views = ta->a.v;
+    ray_buf *bufs = ta->bufs;
     for (uint32_t i = 0; i < t->nargs; i++) {
         if (views[i].kind == SCHED_ARG_VAL) {
             bufs[i] = (ray_buf){views[i].data, views[i].len};
@@ -217,12 +242,7 @@ int worker_run_task(uint32_t t)
 {
     sched *sh = cl_sched();
     sched_task *k = sched_task_at(sh, t);
-    sched_arg_view vsmall[16], *views = vsmall;
-    ray_buf bsmall[16], *bufs = bsmall;
-    if (k->nargs > 16) {
-        views = calloc(k->nargs, sizeof(*views));
-        bufs = calloc(k->nargs, sizeof(*bufs));
-    }
+    task_args ta;
     ray_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.task = t;
@@ -233,8 +253,7 @@ int worker_run_task(uint32_t t)
     const reg_entry *e = NULL;
     ray_ctx *outer = ray_cl.task;
     ray_cl.task = &ctx; /* a wait for arguments lends the CPU like ray_get */
-    int rc = (!views || !bufs) ? ray_err(RAY_ENOMEM, "out of memory for arguments")
-                               : resolve_args(k, &ctx.outs, views, bufs, &err_src);
+    int rc = resolve_args(k, &ctx.outs, &ta, &err_src);
     if (!rc && !err_src) {
         e = registry_find(k->fn);
         int want = k->kind == TASK_ACTOR_CALL ? REG_METHOD : REG_FUNCTION;
@@ -248,9 +267,9 @@ int worker_run_task(uint32_t t)
     } else {
         uint64_t t0 = ray_now_ns();
         if (k->kind == TASK_ACTOR_CALL)
-            rc = e->method(&ctx, actor_state, bufs, k->nargs);
+            rc = e->method(&ctx, actor_state, ta.bufs, k->nargs);
         else
-            rc = e->fn(&ctx, bufs, k->nargs);
+            rc = e->fn(&ctx, ta.bufs, k->nargs);
         if (ray_cl.kind == CLIENT_POOL && atomic_load(&ray_cl.me->depth) == 1 &&
             batch_pos + 1 >= ray_cl.me->batch_n)
             look_start(); /* last of its batch, before the outputs are seen: see lookers */
@@ -261,10 +280,7 @@ int worker_run_task(uint32_t t)
             client_hold_release_frame(atomic_load(&ray_cl.me->depth));
     }
     ray_cl.task = outer;
-    if (views != vsmall)
-        free(views);
-    if (bufs != bsmall)
-        free(bufs);
+    args_free(&ta);
     sched_task_finish(sh, t);
     stack_pop();
     return 0;
@@ -601,16 +617,14 @@ static void *actor_init(sched_actor *a, const reg_entry **cls)
     uint32_t t = a->create_task;
     sched_task *k = sched_task_at(sh, t);
     const sched_out *outs;
-    sched_arg_view vsmall[16], *views = k->nargs > 16 ? calloc(k->nargs, sizeof(*views)) : vsmall;
-    ray_buf bsmall[16], *bufs = k->nargs > 16 ? calloc(k->nargs, sizeof(*bufs)) : bsmall;
+    task_args ta;
     uint32_t err_src = 0;
     void *state = NULL;
     ray_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.task = t;
     ctx.t = k;
-    int rc = (!views || !bufs) ? ray_err(RAY_ENOMEM, "out of memory")
-                               : resolve_args(k, &outs, views, bufs, &err_src);
+    int rc = resolve_args(k, &outs, &ta, &err_src);
     *cls = registry_find(a->cls);
     char msg[4200];
     if (!rc && err_src) {
@@ -622,7 +636,7 @@ static void *actor_init(sched_actor *a, const reg_entry **cls)
                      (int)getpid());
     if (!rc) {
         ray_cl.task = &ctx;
-        state = (*cls)->init(&ctx, bufs, k->nargs);
+        state = (*cls)->init(&ctx, ta.bufs, k->nargs);
         ray_cl.task = NULL;
         if (ctx.failed || !state) {
             snprintf(msg, sizeof(msg), "actor %s init failed: %s", k->name,
@@ -637,10 +651,7 @@ static void *actor_init(sched_actor *a, const reg_entry **cls)
         rc = RAY_EACTOR;
     }
     free(ctx.fail_msg);
-    if (views != vsmall)
-        free(views);
-    if (bufs != bsmall)
-        free(bufs);
+    args_free(&ta);
     size_t mlen = rc ? strlen(msg) : 0;
     pthread_mutex_lock(&ray_cl.lock);
     msg_actor_started *m = client_msg_begin(MSG_ACTOR_STARTED, (uint32_t)(sizeof(*m) + mlen));

@@ -268,7 +268,17 @@ typedef struct sched_arg_view {
     ray_id ref;
 } sched_arg_view;
 int sched_task_decode(const sched *s, const sched_task *t, const sched_out **outs,
-                      sched_arg_view *args, const char **res);
+                      sched_arg_view *args);
+/* The decoded arguments of a task: on the stack up to SCHED_ARGS_SMALL, so
+ * the per-task paths (take, run, drop) do not allocate. */
+#define SCHED_ARGS_SMALL 16
+typedef struct sched_args {
+    sched_arg_view *v; /* t->nargs views */
+    sched_arg_view small[SCHED_ARGS_SMALL];
+} sched_args;
+int sched_args_decode(const sched *s, const sched_task *t, const sched_out **outs,
+                      sched_args *a);
+void sched_args_free(sched_args *a);
 /* Fails every still-pending output of t with code and message (each watched
  * output is reported through *notify, an array of SCHED_MAX_RETURNS slots;
  * returns how many), or with a copy of object err_src's error. */
@@ -282,11 +292,6 @@ int sched_out_ok(const sched *s, sched_out o);
 /* The custom-resource string at the end of t's body (not NUL-terminated),
  * or NULL with *len 0. */
 const char *sched_task_res(const sched *s, const sched_task *t, int *len);
-/* sched_task_decode into a fresh array (nargs entries); free it with
- * sched_task_decode_free. */
-int sched_task_decode_alloc(const sched *s, const sched_task *t, const sched_out **outs,
-                            sched_arg_view **args);
-void sched_task_decode_free(sched_arg_view *args);
 /* Drops the references the task holds on its ref arguments and body. */
 void sched_task_drop_args(sched *s, const sched_task *t);
 /* Drops everything a finished, failed or cancelled task holds (arguments,

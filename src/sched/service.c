@@ -407,8 +407,8 @@ static void take_task(sched_service *svc, uint32_t t)
     sched *sh = &svc->sh;
     sched_task *k = &sh->tasks[t];
     const sched_out *outs;
-    sched_arg_view *args;
-    if (sched_task_decode_alloc(sh, k, &outs, &args)) {
+    sched_args a;
+    if (sched_args_decode(sh, k, &outs, &a)) {
         if (take_from_waiting(svc, t, TASK_CANCELLED))
             fail_task(svc, t, RAY_EPROTO, "malformed task spec");
         return;
@@ -416,15 +416,15 @@ static void take_task(sched_service *svc, uint32_t t)
     svc->owned[t] = k->gen;
     uint32_t missing = 0;
     for (uint32_t i = 0; i < k->nargs; i++) {
-        uint32_t o = args[i].ref.slot;
-        if (args[i].kind != SCHED_ARG_REF || !sched_out_ok(sh, (sched_out){o, args[i].ref.gen}))
+        uint32_t o = a.v[i].ref.slot;
+        if (a.v[i].kind != SCHED_ARG_REF || !sched_out_ok(sh, (sched_out){o, a.v[i].ref.gen}))
             continue; /* checked again when it runs */
         if (!store_obj_watch(&sh->st, o)) {
             waiter_add(svc, o, WAITER_TASK, t, k->gen);
             missing++;
         }
     }
-    sched_task_decode_free(args);
+    sched_args_free(&a);
     svc->missing[t] = missing;
     if (!missing)
         deps_ready(svc, t);
@@ -433,18 +433,18 @@ static void take_task(sched_service *svc, uint32_t t)
 static uint32_t first_error_arg(sched_service *svc, sched_task *k)
 {
     const sched_out *outs;
-    sched_arg_view *args;
+    sched_args a;
     uint32_t err = 0;
-    if (sched_task_decode_alloc(&svc->sh, k, &outs, &args))
+    if (sched_args_decode(&svc->sh, k, &outs, &a))
         return 0;
     for (uint32_t i = 0; i < k->nargs && !err; i++) {
-        uint32_t o = args[i].ref.slot;
-        if (args[i].kind == SCHED_ARG_REF &&
-            sched_out_ok(&svc->sh, (sched_out){o, args[i].ref.gen}) &&
+        uint32_t o = a.v[i].ref.slot;
+        if (a.v[i].kind == SCHED_ARG_REF &&
+            sched_out_ok(&svc->sh, (sched_out){o, a.v[i].ref.gen}) &&
             STORE_STATE(atomic_load(&svc->sh.st.objs[o].state)) == STORE_ERROR)
             err = o;
     }
-    sched_task_decode_free(args);
+    sched_args_free(&a);
     return err;
 }
 

@@ -83,7 +83,7 @@ const char *sched_task_res(const sched *s, const sched_task *t, int *len)
 }
 
 int sched_task_decode(const sched *s, const sched_task *t, const sched_out **outs,
-                      sched_arg_view *args, const char **res)
+                      sched_arg_view *args)
 {
     uint32_t nret = t->nret, nargs = t->nargs, len = body_len(s, t);
     if (!len && t->body_len)
@@ -118,26 +118,29 @@ int sched_task_decode(const sched *s, const sched_task *t, const sched_out **out
     }
     if (pos + t->res_len > len)
         return ray_err(RAY_EPROTO, "task resources overrun the body");
-    if (res)
-        *res = t->res_len ? (const char *)b + pos : NULL;
     return 0;
 }
 
-int sched_task_decode_alloc(const sched *s, const sched_task *t, const sched_out **outs,
-                            sched_arg_view **args)
+int sched_args_decode(const sched *s, const sched_task *t, const sched_out **outs,
+                      sched_args *a)
 {
-    *args = calloc(t->nargs ? t->nargs : 1, sizeof(**args));
-    if (!*args)
+    a->v = a->small;
+    if (t->nargs > SCHED_ARGS_SMALL && !(a->v = calloc(t->nargs, sizeof(*a->v)))) {
+        a->v = a->small;
         return ray_err(RAY_ENOMEM, "out of memory for %u arguments", t->nargs);
-    int rc = sched_task_decode(s, t, outs, *args, NULL);
-    if (rc) {
-        free(*args);
-        *args = NULL;
     }
+    int rc = sched_task_decode(s, t, outs, a->v);
+    if (rc)
+        sched_args_free(a);
     return rc;
 }
 
-void sched_task_decode_free(sched_arg_view *args) { free(args); }
+void sched_args_free(sched_args *a)
+{
+    if (a->v != a->small)
+        free(a->v);
+    a->v = a->small;
+}
 
 /* Fails the pending outputs: with (code, msg), or a copy of err_src's. */
 static int fail_pending(sched *s, const sched_task *t, int code, const char *msg,
@@ -175,13 +178,13 @@ int sched_task_fail_from(sched *s, const sched_task *t, uint32_t err_src, uint32
 void sched_task_drop_args(sched *s, const sched_task *t)
 {
     const sched_out *outs;
-    sched_arg_view *args;
-    if (sched_task_decode_alloc(s, t, &outs, &args) == 0) {
+    sched_args a;
+    if (sched_args_decode(s, t, &outs, &a) == 0) {
         for (uint32_t i = 0; i < t->nargs; i++)
-            if (args[i].kind == SCHED_ARG_REF && sched_out_ok(s, (sched_out){args[i].ref.slot,
-                                                                             args[i].ref.gen}))
-                store_obj_unref(&s->st, args[i].ref.slot);
-        sched_task_decode_free(args);
+            if (a.v[i].kind == SCHED_ARG_REF &&
+                sched_out_ok(s, (sched_out){a.v[i].ref.slot, a.v[i].ref.gen}))
+                store_obj_unref(&s->st, a.v[i].ref.slot);
+        sched_args_free(&a);
     }
     if (t->body_obj)
         store_obj_unref(&s->st, t->body_obj);
