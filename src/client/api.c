@@ -135,9 +135,11 @@ static int prepare_get(ray_ref ref, uint32_t *slot, uint32_t *gen)
     uint32_t st = atomic_load_explicit(&o->state, memory_order_acquire);
     if (STORE_STATE(st) == STORE_CREATED && o->creator == ray_cl.slot)
         return ray_err(RAY_EINVAL, "object is not sealed: call ray_seal before ray_get");
-    pthread_mutex_lock(&ray_cl.lock);
-    rc = client_hold_acquire(id.slot, id.gen);
-    pthread_mutex_unlock(&ray_cl.lock);
+    if (!client_hold_held(id.slot, id.gen)) {
+        pthread_mutex_lock(&ray_cl.lock);
+        rc = client_hold_acquire(id.slot, id.gen);
+        pthread_mutex_unlock(&ray_cl.lock);
+    }
     if (rc < 0) {
         char buf[64];
         return ray_err(RAY_EINVAL, "ref %s: %s", ray_ref_str(ref, buf, sizeof(buf)),

@@ -75,6 +75,7 @@ int client_service_alive(void);
 /* ---- refs.c: references this process holds */
 void client_hold_new(uint32_t slot, uint32_t gen);    /* a fresh ref (count 1) */
 int client_hold_acquire(uint32_t slot, uint32_t gen); /* take one if not held */
+int client_hold_held(uint32_t slot, uint32_t gen);    /* held here; no lock needed */
 int client_hold_release(ray_id id);                   /* ray_release */
 /* Drops the refs taken in task frame `frame` (the stack depth of a task,
  * when it returns; tasks run in place nest inside their waiter's). */

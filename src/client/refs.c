@@ -26,6 +26,18 @@
 #define HOLD_RELEASED (1ull << 31)
 #define HOLD_IS_HELD(h, gen) (HOLD_GEN(h) == (gen) && !((h)&HOLD_RELEASED))
 
+/* holds[] changes under ray_cl.lock; ray_get reads it without (a ref this
+ * thread holds stays held until this thread lets go of it). */
+static inline uint64_t hold_get(uint32_t slot)
+{
+    return __atomic_load_n(&ray_cl.holds[slot], __ATOMIC_RELAXED);
+}
+
+static inline void hold_set(uint32_t slot, uint64_t h)
+{
+    __atomic_store_n(&ray_cl.holds[slot], h, __ATOMIC_RELAXED);
+}
+
 static uint32_t frame_now(void)
 {
     if (!ray_cl.task || !ray_cl.auto_release)
@@ -58,8 +70,8 @@ static void list_remove(uint32_t pos)
     atomic_store_explicit(&me->held_n, n - 1, memory_order_release);
     if (i != n - 1) {
         list[i] = last;
-        uint64_t h = ray_cl.holds[last.slot];
-        ray_cl.holds[last.slot] = HOLD(HOLD_GEN(h), HOLD_FRAME(h), i + 1);
+        uint64_t h = hold_get(last.slot);
+        hold_set(last.slot, HOLD(HOLD_GEN(h), HOLD_FRAME(h), i + 1));
     }
 }
 
@@ -67,12 +79,17 @@ static void list_remove(uint32_t pos)
 void client_hold_new(uint32_t slot, uint32_t gen)
 {
     uint32_t pos = list_add(slot, gen);
-    ray_cl.holds[slot] = HOLD(gen, frame_now(), pos);
+    hold_set(slot, HOLD(gen, frame_now(), pos));
+}
+
+int client_hold_held(uint32_t slot, uint32_t gen)
+{
+    return HOLD_IS_HELD(hold_get(slot), gen);
 }
 
 int client_hold_acquire(uint32_t slot, uint32_t gen)
 {
-    uint64_t h = ray_cl.holds[slot];
+    uint64_t h = hold_get(slot);
     if (HOLD_GEN(h) == gen)
         return (h & HOLD_RELEASED) ? ray_err(RAY_EINVAL, "released by this process") : 0;
     if (!store_obj_ref_live(cl_store(), slot, gen))
@@ -100,15 +117,15 @@ int client_lookup(ray_ref ref, ray_id *id, store_obj **o)
 /* Caller holds ray_cl.lock; the unref happens after it is dropped. */
 static void forget(uint32_t slot)
 {
-    uint64_t h = ray_cl.holds[slot];
-    ray_cl.holds[slot] = HOLD(HOLD_GEN(h), 0, 0) | HOLD_RELEASED;
+    uint64_t h = hold_get(slot);
+    hold_set(slot, HOLD(HOLD_GEN(h), 0, 0) | HOLD_RELEASED);
     list_remove(HOLD_POS(h));
 }
 
 int client_hold_release(ray_id id)
 {
     pthread_mutex_lock(&ray_cl.lock);
-    if (!HOLD_IS_HELD(ray_cl.holds[id.slot], id.gen)) {
+    if (!HOLD_IS_HELD(hold_get(id.slot), id.gen)) {
         pthread_mutex_unlock(&ray_cl.lock);
         char buf[64];
         ray_id_format(id, buf, sizeof(buf));
@@ -133,13 +150,15 @@ int client_hold_release(ray_id id)
 
 void client_hold_release_frame(uint32_t frame)
 {
-    if (!frame)
+    /* Only this thread adds holds of its frame, so an empty list read
+     * without the lock means there is nothing of ours to drop. */
+    if (!frame || !atomic_load_explicit(&ray_cl.me->held_n, memory_order_relaxed))
         return;
     sched_out *list = sched_client_held(cl_sched(), ray_cl.slot);
     pthread_mutex_lock(&ray_cl.lock);
     for (uint32_t i = 0; i < atomic_load(&ray_cl.me->held_n);) {
         sched_out h = list[i];
-        uint64_t hold = ray_cl.holds[h.slot];
+        uint64_t hold = hold_get(h.slot);
         if (HOLD_FRAME(hold) != frame || !HOLD_IS_HELD(hold, h.gen)) {
             i++;
             continue;
