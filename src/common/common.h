@@ -50,8 +50,6 @@ static inline void ray_cpu_relax(void)
 int ray_err(int code, const char *fmt, ...) RAY_FMT(2, 3);
 /* Same, appending ": strerror(errno)". */
 int ray_err_sys(const char *fmt, ...) RAY_FMT(1, 2);
-/* Sets the last error without formatting (message copied). */
-int ray_err_set(int code, const char *msg);
 int ray_err_last_code(void);
 
 /* ----------------------------------------------------------------- logging */

@@ -79,10 +79,3 @@ int ray_err_sys(const char *fmt, ...)
     return RAY_ESYS;
 }
 
-int ray_err_set(int code, const char *msg)
-{
-    if (msg != last_msg)
-        snprintf(last_msg, sizeof(last_msg), "%s", msg ? msg : "");
-    last_code = code;
-    return code;
-}

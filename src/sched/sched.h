@@ -171,7 +171,6 @@ typedef struct sched_actor {
     uint32_t worker;         /* client slot of its process */
     uint32_t create_task;    /* creation spec, kept for restarts */
     int32_t restarts_left;
-    int32_t err_code;        /* why it died */
     uint32_t err_obj;        /* message object (held) */
     uint32_t cpu_milli, gpu_milli;
     _Atomic uint32_t fini_done;
@@ -353,7 +352,6 @@ enum sched_msg {
     MSG_UNBLOCKED,        /* {}: back from a wait that lent the CPU */
     MSG_CANCEL,           /* {task slot, gen, force} */
     MSG_DONE,             /* {task slot}: a dedicated worker finished a task */
-    MSG_SPAWN_HINT,       /* {}: ready tasks and free CPU but no idle worker */
     MSG_ACTOR_CREATE,     /* {req, task slot, gen, name}: reply {req, code, actor id | msg} */
     MSG_ACTOR_GET,        /* {req, name} */
     MSG_ACTOR_KILL,       /* {req, actor slot, gen}: reply {req, code} */

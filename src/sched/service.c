@@ -622,7 +622,6 @@ static void actor_die(sched_service *svc, uint32_t a, int code, const char *msg)
         store_obj_fail(&sh->st, eo, code, msg, strlen(msg));
         ac->err_obj = eo;
     }
-    ac->err_code = code;
     actor_fail_queue(svc, a, msg);
     if (ac->name[0])
         gcs_name_del(svc->g, ac->name, strlen(ac->name));
@@ -787,7 +786,6 @@ static void on_actor_create(sched_service *svc, uint32_t from, const msg_actor_c
     ac->worker = 0;
     ac->create_task = t;
     ac->restarts_left = k->retries_left;
-    ac->err_code = 0;
     ac->err_obj = 0;
     ac->cpu_milli = k->cpu_milli;
     ac->gpu_milli = k->gpu_milli;
@@ -965,7 +963,6 @@ static void handle(sched_service *svc, uint32_t from, uint16_t type, const void 
             on_cancel(svc, p);
         return;
     case MSG_DONE: on_done(svc, from); return;
-    case MSG_SPAWN_HINT: pool_check(svc); return;
     case MSG_ACTOR_CREATE: on_actor_create(svc, from, p, len); return;
     case MSG_ACTOR_GET: on_actor_get(svc, from, p, len); return;
     case MSG_ACTOR_KILL:

@@ -414,6 +414,7 @@ static void repair_after_death(helper *h, const char *what)
     ok(make_free_list_cycle(S) == 0 && kill_helper_in_lock(h, S) == 0,
        "%s: a process died holding the store lock", what);
     is_int(store_repair(S), 1, "%s: store_repair repairs", what);
+    is_int(store_check(S), 0, "%s: the rebuilt allocator passes store_check", what);
     is_int(store_repair(S), 0, "%s: and then has nothing left to do", what);
 }
 
