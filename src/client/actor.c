@@ -147,7 +147,7 @@ RAY_API int ray_actor_call(ray_actor actor, const char *method, const ray_arg *a
     char msg[600];
     actor_death_msg(a, id.gen, msg, sizeof(msg));
     atomic_store(&k->state, TASK_CANCELLED);
-    submit_abort(t, RAY_EACTOR, msg);
+    submit_fail(t, RAY_EACTOR, msg, 0);
     return 0;
 }
 

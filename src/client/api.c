@@ -101,14 +101,6 @@ RAY_API void *ray_create(size_t size, ray_ref *out)
     return p;
 }
 
-static void notify_if(int watched, uint32_t slot)
-{
-    if (watched) {
-        msg_notify m = {slot, 0};
-        client_send(MSG_NOTIFY, &m, sizeof(m));
-    }
-}
-
 RAY_API int ray_seal(ray_ref ref)
 {
     int rc = client_check();
@@ -120,7 +112,7 @@ RAY_API int ray_seal(ray_ref ref)
     if (STORE_STATE(st) != STORE_CREATED || o->creator != ray_cl.slot)
         return ray_err(RAY_EINVAL, "ray_seal: the object was not made by ray_create in "
                                    "this process, or is sealed already");
-    notify_if(store_obj_seal(cl_store(), id.slot), id.slot);
+    client_notify(&id.slot, store_obj_seal(cl_store(), id.slot));
     return 0;
 }
 
@@ -269,11 +261,7 @@ static void dispatch(uint32_t t, int ready, uint32_t err_src, int default_class)
     sched *sh = cl_sched();
     sched_task *k = sched_task_at(sh, t);
     if (err_src) { /* an argument failed: so does this task, with its error */
-        uint32_t notify[SCHED_MAX_RETURNS];
-        int n = sched_task_fail_from(sh, k, err_src, notify);
-        for (int i = 0; i < n; i++)
-            notify_if(1, notify[i]);
-        sched_task_dispose(sh, t);
+        submit_fail(t, 0, NULL, err_src);
         return;
     }
     if (ready && default_class) {
@@ -358,11 +346,10 @@ RAY_API int ray_cancel(ray_ref ref, int force)
             /* Ours until sched_task_cancelled: whoever unlinks it meanwhile
              * leaves the slot to us. */
             uint32_t notify[SCHED_MAX_RETURNS];
-            int n = sched_task_fail_outputs(sh, k, RAY_ECANCELLED, "task cancelled by ray_cancel",
-                                            notify);
+            int n = sched_task_fail(sh, k, RAY_ECANCELLED, "task cancelled by ray_cancel", 0,
+                                    notify);
             sched_task_cancelled(sh, t);
-            for (int i = 0; i < n; i++)
-                notify_if(1, notify[i]);
+            client_notify(notify, n);
             if (!was_waiting)
                 return 0;
             msg_cancel m = {t, gen, 0, 0}; /* the node service held it: it frees it */

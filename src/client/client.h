@@ -65,6 +65,8 @@ int client_check(void); /* RAY_ESTATE unless initialized */
 void *client_msg_begin(uint16_t type, uint32_t len);
 void client_msg_end(void);
 int client_send(uint16_t type, const void *payload, uint32_t len);
+/* Tells the node service these watched objects are ready (one wake-up). */
+void client_notify(const uint32_t *slots, int n);
 /* Sends a request and waits for its MSG_REPLY; copies up to cap bytes of
  * payload.  Returns the reply's code. */
 int client_request(uint16_t type, void *payload, uint32_t len, void *reply, uint32_t cap,
@@ -122,8 +124,9 @@ typedef struct submit_spec {
 } submit_spec;
 int submit_build(const submit_spec *sp, uint32_t *task, ray_ref *returns, int *ready,
                  uint32_t *err_src);
-/* Cancels the outputs of a built task that cannot be run (bad args). */
-void submit_abort(uint32_t t, int code, const char *msg);
+/* Fails the outputs of a built task that will not run, with (code, msg)
+ * or argument err_src's error, and frees it. */
+void submit_fail(uint32_t t, int code, const char *msg, uint32_t err_src);
 /* What every submission checks: name, arguments, room for the returns. */
 int submit_check_call(const char *what, const void *name, const ray_arg *args, int nargs,
                       int nret, const void *returns);

@@ -91,6 +91,22 @@ int client_send(uint16_t type, const void *payload, uint32_t len)
     return p ? 0 : ray_err_last_code();
 }
 
+void client_notify(const uint32_t *slots, int n)
+{
+    if (n <= 0)
+        return;
+    pthread_mutex_lock(&ray_cl.lock);
+    for (int i = 0; i < n; i++) {
+        msg_notify *m = client_msg_begin(MSG_NOTIFY, sizeof(*m));
+        if (!m)
+            break; /* the service is gone */
+        *m = (msg_notify){slots[i], 0};
+        ray_ring_commit(&ray_cl.c2s);
+    }
+    sched_wake_service(cl_sched());
+    pthread_mutex_unlock(&ray_cl.lock);
+}
+
 int client_request(uint16_t type, void *payload, uint32_t len, void *reply, uint32_t cap,
                    uint32_t *reply_len)
 {

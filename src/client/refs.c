@@ -139,10 +139,8 @@ int client_hold_release(ray_id id)
         /* Released before ray_seal: it will never be sealed, so whoever
          * waits for it (a task it was passed to) gets an error, not a hang. */
         static const char msg[] = "its creator released it before ray_seal";
-        if (store_obj_fail(cl_store(), id.slot, RAY_EINVAL, msg, sizeof(msg) - 1)) {
-            msg_notify m = {id.slot, 0};
-            client_send(MSG_NOTIFY, &m, sizeof(m));
-        }
+        client_notify(&id.slot, store_obj_fail(cl_store(), id.slot, RAY_EINVAL, msg,
+                                               sizeof(msg) - 1));
     }
     store_obj_unref(cl_store(), id.slot);
     return 0;

@@ -159,16 +159,12 @@ out:
     return rc;
 }
 
-void submit_abort(uint32_t t, int code, const char *msg)
+void submit_fail(uint32_t t, int code, const char *msg, uint32_t err_src)
 {
     sched *sh = cl_sched();
     uint32_t notify[SCHED_MAX_RETURNS];
-    sched_task *k = sched_task_at(sh, t);
-    int n = sched_task_fail_outputs(sh, k, code, msg, notify);
-    for (int i = 0; i < n; i++) {
-        msg_notify m = {notify[i], 0};
-        client_send(MSG_NOTIFY, &m, sizeof(m));
-    }
+    int n = sched_task_fail(sh, sched_task_at(sh, t), code, msg, err_src, notify);
+    client_notify(notify, n);
     sched_task_dispose(sh, t);
 }
 

@@ -59,14 +59,6 @@ static inline int exit_asked(void)
 
 /* ---- outputs */
 
-static void notify(const uint32_t *slots, int n)
-{
-    for (int i = 0; i < n; i++) {
-        msg_notify m = {slots[i], 0};
-        client_send(MSG_NOTIFY, &m, sizeof(m));
-    }
-}
-
 static int ctx_check(ray_ctx *ctx, int index)
 {
     if (!ctx || ctx != ray_cl.task)
@@ -157,14 +149,14 @@ static void finish(ray_ctx *ctx, int rc, const char *fn_name)
                      fn_name, ray_errname(rc), ray_last_error());
             msg = buf;
         }
-        n = sched_task_fail_outputs(cl_sched(), ctx->t, RAY_ETASK, msg, watched);
+        n = sched_task_fail(cl_sched(), ctx->t, RAY_ETASK, msg, 0, watched);
     } else {
         for (uint32_t i = 0; i < ctx->nret; i++)
             if (store_obj_seal(st, ctx->outs[i].slot))
                 watched[n++] = ctx->outs[i].slot;
     }
     free(ctx->fail_msg);
-    notify(watched, n);
+    client_notify(watched, n);
 }
 
 /* A task's arguments as the function sees them. */
@@ -233,9 +225,7 @@ static void fail_early(uint32_t t, int code, const char *msg, uint32_t err_src)
     sched *sh = cl_sched();
     sched_task *k = sched_task_at(sh, t);
     uint32_t watched[SCHED_MAX_RETURNS];
-    int n = err_src ? sched_task_fail_from(sh, k, err_src, watched)
-                    : sched_task_fail_outputs(sh, k, code, msg, watched);
-    notify(watched, n);
+    client_notify(watched, sched_task_fail(sh, k, code, msg, err_src, watched));
 }
 
 int worker_run_task(uint32_t t)

@@ -185,6 +185,8 @@ static inline ray_ref ray_id_ref(ray_id id)
 }
 static inline ray_id ray_ref_id(ray_ref r) { return ray_id_from_bytes(r.id); }
 int ray_id_format(ray_id id, char *buf, size_t size);
+/* The generation a reused slot gets: never 0, which no live id carries. */
+static inline uint32_t ray_gen_next(uint32_t gen) { return gen + 1 ? gen + 1 : 1; }
 
 /* 64-bit FNV-1a: names of functions, classes and methods on the wire. */
 static inline uint64_t ray_hash64(const char *s)

@@ -278,12 +278,12 @@ typedef struct sched_args {
 int sched_args_decode(const sched *s, const sched_task *t, const sched_out **outs,
                       sched_args *a);
 void sched_args_free(sched_args *a);
-/* Fails every still-pending output of t with code and message (each watched
- * output is reported through *notify, an array of SCHED_MAX_RETURNS slots;
- * returns how many), or with a copy of object err_src's error. */
-int sched_task_fail_outputs(sched *s, const sched_task *t, int code, const char *msg,
-                            uint32_t *notify);
-int sched_task_fail_from(sched *s, const sched_task *t, uint32_t err_src, uint32_t *notify);
+/* Fails every still-pending output of t with (code, msg), or, when err_src
+ * is set, with a copy of object err_src's error.  Each watched output is
+ * reported through *notify, an array of SCHED_MAX_RETURNS slots; returns
+ * how many. */
+int sched_task_fail(sched *s, const sched_task *t, int code, const char *msg,
+                    uint32_t err_src, uint32_t *notify);
 /* The outputs of t, validated: how many there are (0..SCHED_MAX_RETURNS);
  * use only those sched_out_ok accepts. */
 uint32_t sched_task_outputs(const sched *s, const sched_task *t, const sched_out **outs);

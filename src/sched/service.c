@@ -308,11 +308,13 @@ static int obj_valid(sched_service *svc, uint32_t slot)
 
 static void notify_slots(sched_service *svc, const uint32_t *slots, int n);
 
-/* Fails a task the service holds (or that is cancelled) and lets it go. */
-static void fail_task(sched_service *svc, uint32_t t, int code, const char *msg)
+/* Fails a task the service holds (or that is cancelled) and lets it go:
+ * with (code, msg), or with argument err_src's error. */
+static void fail_task(sched_service *svc, uint32_t t, int code, const char *msg,
+                      uint32_t err_src)
 {
     uint32_t notify[SCHED_MAX_RETURNS];
-    int n = sched_task_fail_outputs(&svc->sh, &svc->sh.tasks[t], code, msg, notify);
+    int n = sched_task_fail(&svc->sh, &svc->sh.tasks[t], code, msg, err_src, notify);
     svc->owned[t] = 0;
     sched_task_dispose(&svc->sh, t);
     notify_slots(svc, notify, n);
@@ -410,7 +412,7 @@ static void take_task(sched_service *svc, uint32_t t)
     sched_args a;
     if (sched_args_decode(sh, k, &outs, &a)) {
         if (take_from_waiting(svc, t, TASK_CANCELLED))
-            fail_task(svc, t, RAY_EPROTO, "malformed task spec");
+            fail_task(svc, t, RAY_EPROTO, "malformed task spec", 0);
         return;
     }
     svc->owned[t] = k->gen;
@@ -474,13 +476,8 @@ static void deps_ready(sched_service *svc, uint32_t t)
         return;
     }
     if (err) { /* an argument failed: so does this task, with its error */
-        if (!take_from_waiting(svc, t, TASK_CANCELLED))
-            return;
-        uint32_t notify[SCHED_MAX_RETURNS];
-        int n = sched_task_fail_from(sh, k, err, notify);
-        svc->owned[t] = 0;
-        sched_task_dispose(sh, t);
-        notify_slots(svc, notify, n);
+        if (take_from_waiting(svc, t, TASK_CANCELLED))
+            fail_task(svc, t, 0, NULL, err);
         return;
     }
     if (k->cpu_milli == 1000 && k->gpu_milli == 0 && k->res_len == 0) {
@@ -499,14 +496,14 @@ static void deps_ready(sched_service *svc, uint32_t t)
                  k->name, k->cpu_milli / 1000.0, k->gpu_milli / 1000.0, svc->node, svc->cpus,
                  svc->gpus);
         if (take_from_waiting(svc, t, TASK_CANCELLED))
-            fail_task(svc, t, RAY_EINFEASIBLE, why);
+            fail_task(svc, t, RAY_EINFEASIBLE, why, 0);
         return;
     }
     if (res_check(svc, res, res_len, why, sizeof(why)) < 0) {
         char msg[400];
         snprintf(msg, sizeof(msg), "task %s can never run here: %s", k->name, why);
         if (take_from_waiting(svc, t, TASK_CANCELLED))
-            fail_task(svc, t, RAY_EINFEASIBLE, msg);
+            fail_task(svc, t, RAY_EINFEASIBLE, msg, 0);
         return;
     }
     pend *p = ray_vec_push(&svc->shaped);
@@ -601,7 +598,7 @@ static void actor_fail_queue(sched_service *svc, uint32_t a, const char *msg)
         sched_task *k = &sh->tasks[ts[i]];
         uint32_t s = TASK_TAGGED(TASK_QUEUED, k->gen);
         if (atomic_compare_exchange_strong(&k->state, &s, TASK_TAGGED(TASK_CANCELLED, k->gen)))
-            fail_task(svc, ts[i], RAY_EACTOR, msg);
+            fail_task(svc, ts[i], RAY_EACTOR, msg, 0);
         else
             sched_task_unlinked(sh, ts[i]);
     }
@@ -766,7 +763,7 @@ static void on_actor_create(sched_service *svc, uint32_t from, const msg_actor_c
         return;
     }
     sched_actor *ac = actor_at(svc, a);
-    uint32_t gen = ac->gen + 1 ? ac->gen + 1 : 1;
+    uint32_t gen = ray_gen_next(ac->gen);
     if (m->name_len && gcs_name_put(svc->g, m->name, m->name_len, svc->node, a, gen) == RAY_EEXIST) {
         ray_freelist_push(&sh->r->actor_slots, sh->actors, sizeof(sched_actor),
                           offsetof(sched_actor, next_free), a);
@@ -1071,7 +1068,7 @@ static int client_alloc(sched_service *svc, uint32_t kind, uint32_t *out)
         svc_client *c = &svc->cl[i];
         if (c->used)
             continue;
-        uint32_t gen = c->gen + 1;
+        uint32_t gen = ray_gen_next(c->gen);
         memset(c, 0, sizeof(*c));
         c->used = 1;
         c->kind = kind;
@@ -1146,7 +1143,7 @@ void sched_service_client_info(sched_service *svc, uint32_t slot, uint32_t *kind
 static void fail_run(sched_service *svc, uint32_t t, int code, const char *msg)
 {
     uint32_t notify[SCHED_MAX_RETURNS];
-    int n = sched_task_fail_outputs(&svc->sh, &svc->sh.tasks[t], code, msg, notify);
+    int n = sched_task_fail(&svc->sh, &svc->sh.tasks[t], code, msg, 0, notify);
     sched_task_finish(&svc->sh, t);
     notify_slots(svc, notify, n);
 }

@@ -21,8 +21,7 @@ int sched_task_new(sched *s, uint32_t *slot)
         return ray_err(RAY_ETOOBIG, "task table full: %u tasks pending (raise "
                                     "RAY_MPI_MAX_TASKS)", s->r->max_tasks - 1);
     sched_task *k = &s->tasks[t];
-    uint32_t gen = k->gen + 1;
-    k->gen = gen ? gen : 1;
+    k->gen = ray_gen_next(k->gen);
     k->qnext = 0;
     k->body_obj = 0;
     k->res_len = 0;
@@ -142,9 +141,8 @@ void sched_args_free(sched_args *a)
     a->v = a->small;
 }
 
-/* Fails the pending outputs: with (code, msg), or a copy of err_src's. */
-static int fail_pending(sched *s, const sched_task *t, int code, const char *msg,
-                        uint32_t err_src, uint32_t *notify)
+int sched_task_fail(sched *s, const sched_task *t, int code, const char *msg,
+                    uint32_t err_src, uint32_t *notify)
 {
     const sched_out *outs;
     uint32_t nret = sched_task_outputs(s, t, &outs);
@@ -162,17 +160,6 @@ static int fail_pending(sched *s, const sched_task *t, int code, const char *msg
             notify[n++] = outs[i].slot;
     }
     return n;
-}
-
-int sched_task_fail_outputs(sched *s, const sched_task *t, int code, const char *msg,
-                            uint32_t *notify)
-{
-    return fail_pending(s, t, code, msg, 0, notify);
-}
-
-int sched_task_fail_from(sched *s, const sched_task *t, uint32_t err_src, uint32_t *notify)
-{
-    return fail_pending(s, t, 0, NULL, err_src, notify);
 }
 
 void sched_task_drop_args(sched *s, const sched_task *t)

@@ -153,8 +153,7 @@ int store_obj_new(store *s, uint32_t state, int32_t refs, uint32_t *slot_out)
         return ray_err(RAY_ETOOBIG, "object table full: %u live objects (raise "
                                     "RAY_MPI_MAX_OBJECTS)", s->max_objects - 1);
     store_obj *o = &s->objs[slot];
-    uint32_t gen = o->gen + 1;
-    o->gen = gen ? gen : 1;
+    o->gen = ray_gen_next(o->gen);
     o->size = 0;
     o->block = 0;
     o->err = 0;
