@@ -103,10 +103,10 @@ RAY_API void *ray_create(size_t size, ray_ref *out)
 
 RAY_API int ray_seal(ray_ref ref)
 {
-    int rc = client_check();
     ray_id id;
     store_obj *o;
-    if (rc || (rc = client_lookup(ref, &id, &o)))
+    int rc = client_lookup(ref, &id, &o);
+    if (rc)
         return rc;
     uint32_t st = atomic_load(&o->state);
     if (STORE_STATE(st) != STORE_CREATED || o->creator != ray_cl.slot)
@@ -244,10 +244,10 @@ RAY_API int ray_wait(const ray_ref *refs, int n, int num_ready, double timeout_s
 
 RAY_API int ray_release(ray_ref ref)
 {
-    int rc = client_check();
     ray_id id;
     store_obj *o;
-    if (rc || (rc = client_lookup(ref, &id, &o)))
+    int rc = client_lookup(ref, &id, &o);
+    if (rc)
         return rc;
     return client_hold_release(id);
 }
@@ -311,10 +311,10 @@ RAY_API int ray_submit(const char *fn, const ray_arg *args, int nargs, const ray
 
 RAY_API int ray_cancel(ray_ref ref, int force)
 {
-    int rc = client_check();
     ray_id id;
     store_obj *o;
-    if (rc || (rc = client_lookup(ref, &id, &o)))
+    int rc = client_lookup(ref, &id, &o);
+    if (rc)
         return rc;
     uint32_t st = STORE_STATE(atomic_load(&o->state));
     if (st == STORE_CREATED)

@@ -82,7 +82,8 @@ int client_hold_release(ray_id id);                   /* ray_release */
 /* Drops the refs taken in task frame `frame` (the stack depth of a task,
  * when it returns; tasks run in place nest inside their waiter's). */
 void client_hold_release_frame(uint32_t frame);
-/* Resolves a ref of this node to its live entry (RAY_EINVAL otherwise). */
+/* Resolves a ref of this node to its live entry: RAY_ESTATE before
+ * ray_init, RAY_EINVAL for a ref that is not live here. */
 int client_lookup(ray_ref ref, ray_id *id, store_obj **o);
 
 /* ---- wait.c */
@@ -137,6 +138,5 @@ typedef struct submit_res {
 } submit_res;
 int submit_check_resources(double cpus, double gpus, const char *resources, int node,
                            submit_res *out);
-int resources_parse(const char *s, char *norm, size_t cap);
 
 #endif /* RAY_CLIENT_H */

@@ -100,6 +100,9 @@ int client_hold_acquire(uint32_t slot, uint32_t gen)
 
 int client_lookup(ray_ref ref, ray_id *id, store_obj **o)
 {
+    int rc = client_check();
+    if (rc)
+        return rc;
     *id = ray_ref_id(ref);
     if (RAY_UNLIKELY(id->node != ray_cl.node)) {
         char buf[64];

@@ -196,21 +196,16 @@ int submit_check_resources(double cpus, double gpus, const char *resources, int 
     out->cpu_milli = (uint32_t)llround(cpus * 1000.0);
     out->gpu_milli = (uint32_t)llround(gpus * 1000.0);
     out->custom[0] = 0;
-    if (resources && *resources)
-        return resources_parse(resources, out->custom, sizeof(out->custom));
-    return 0;
-}
-
-/* "name:amount,..." -> validated copy (the node service parses it again). */
-int resources_parse(const char *s, char *norm, size_t cap)
-{
-    ray_resource r[RAY_RES_MAX];
-    size_t len = strlen(s);
-    if (len + 1 > cap)
+    if (!resources || !*resources)
+        return 0;
+    /* Checked here, kept as written: the node service parses it again. */
+    ray_resource parsed[RAY_RES_MAX];
+    size_t len = strlen(resources);
+    if (len + 1 > sizeof(out->custom))
         return ray_err(RAY_EINVAL, "resources string is too long (%zu bytes)", len);
-    int n = ray_resources_parse(s, len, r);
+    int n = ray_resources_parse(resources, len, parsed);
     if (n < 0)
         return n;
-    memcpy(norm, s, len + 1);
+    memcpy(out->custom, resources, len + 1);
     return 0;
 }
