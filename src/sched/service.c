@@ -39,6 +39,7 @@ typedef struct res_entry {
 
 typedef struct svc_client {
     int used, connected, blocked, wake;
+    uint32_t live_pos;       /* its index in svc->live */
     pid_t pid;
     uint32_t kind, gen;
     ray_ring c2s, s2c;
@@ -69,6 +70,8 @@ struct sched_service {
     sched_layout l;
     svc_client *cl;
     uint32_t ncl;
+    uint32_t *live;         /* the slots in use, dense: loops visit only these */
+    uint32_t nlive;
     ray_map64 wait_heads;   /* object slot -> first waiter */
     ray_vec wpool;          /* waiters */
     uint32_t wfree;
@@ -79,7 +82,6 @@ struct sched_service {
     uint64_t gpu_busy;
     res_entry res[RAY_RES_MAX];
     int nres;
-    uint32_t pool_alive, pool_starting, pool_blocked;
     gcs *g;
     uint32_t *wakes;
     uint32_t nwakes;
@@ -92,6 +94,10 @@ struct sched_service {
     uint32_t start_failures;  /* workers that died before joining, in a row */
     char msgbuf[MSG_BUF];
 };
+
+/* Each slot i in use (clients must not come or go inside the loop). */
+#define FOR_LIVE(svc, i)                                                                   \
+    for (uint32_t i##_k = 0, i; i##_k < (svc)->nlive && ((i) = (svc)->live[i##_k], 1); i##_k++)
 
 static void deps_ready(sched_service *svc, uint32_t t);
 static void schedule_pending(sched_service *svc);
@@ -203,8 +209,8 @@ static uint64_t gpus_take(sched_service *svc, int n)
 static int32_t cpu_reclaimable(sched_service *svc)
 {
     int32_t held = 0;
-    for (uint32_t i = 0; i < svc->ncl; i++)
-        if (svc->cl[i].used && svc->cl[i].kind != CLIENT_POOL)
+    FOR_LIVE(svc, i)
+        if (svc->cl[i].kind != CLIENT_POOL)
             held += atomic_load(&sched_client_at(&svc->sh, i)->cpu_held);
     return (int32_t)(svc->cpus * 1000.0 + 0.5) - held;
 }
@@ -320,6 +326,16 @@ static void fail_task(sched_service *svc, uint32_t t, int code, const char *msg,
     notify_slots(svc, notify, n);
 }
 
+/* Task t, which the service holds, was seen in state s: if its client
+ * cancelled it, the slot is the service's to free. */
+static void drop_if_cancelled(sched_service *svc, uint32_t t, uint32_t s)
+{
+    if (TASK_STATE(s) == TASK_CANCELLED) {
+        svc->owned[t] = 0;
+        sched_task_dispose(&svc->sh, t);
+    }
+}
+
 /* WAITING -> st (this generation's), or the client is cancelling it:
  * then 0, and the slot is freed here when it is cancelled already, or by
  * MSG_CANCEL, which follows its cancellation, when it is not. */
@@ -329,10 +345,7 @@ static int take_from_waiting(sched_service *svc, uint32_t t, uint32_t st)
     uint32_t s = TASK_TAGGED(TASK_WAITING, k->gen);
     if (atomic_compare_exchange_strong(&k->state, &s, TASK_TAGGED(st, k->gen)))
         return 1;
-    if (TASK_STATE(s) == TASK_CANCELLED) {
-        svc->owned[t] = 0;
-        sched_task_dispose(&svc->sh, t);
-    }
+    drop_if_cancelled(svc, t, s);
     return 0;
 }
 
@@ -515,9 +528,9 @@ static void deps_ready(sched_service *svc, uint32_t t)
 /* A dedicated worker with nothing to do, started or still starting. */
 static svc_client *idle_dedicated(sched_service *svc)
 {
-    for (uint32_t i = 0; i < svc->ncl; i++) {
+    FOR_LIVE(svc, i) {
         svc_client *c = &svc->cl[i];
-        if (c->used && c->kind == CLIENT_DEDICATED && !c->task && !c->exit_ns)
+        if (c->kind == CLIENT_DEDICATED && !c->task && !c->exit_ns)
             return c;
     }
     return NULL;
@@ -553,9 +566,12 @@ static void try_shaped(sched_service *svc)
     sched *sh = &svc->sh;
     while (svc->shaped.len) {
         pend p = ((pend *)svc->shaped.data)[0];
-        if (!task_valid(svc, p.slot, p.gen) || svc->owned[p.slot] != p.gen ||
-            TASK_STATE(atomic_load(&sh->tasks[p.slot].state)) != TASK_WAITING) {
-            take_from_waiting(svc, p.slot, TASK_WAITING); /* frees it if cancelled */
+        uint32_t s = task_valid(svc, p.slot, p.gen) && svc->owned[p.slot] == p.gen
+                         ? atomic_load(&sh->tasks[p.slot].state)
+                         : 0;
+        if (TASK_STATE(s) != TASK_WAITING) { /* gone, or cancelled while it waited */
+            if (s)
+                drop_if_cancelled(svc, p.slot, s);
             shaped_drop(svc, 0);
             continue;
         }
@@ -828,9 +844,8 @@ static void on_actor_kill(sched_service *svc, uint32_t from, const msg_actor_req
 {
     if (actor_handle_ok(svc, m->slot, m->gen)) {
         sched_actor *ac = actor_at(svc, m->slot);
-        int had_process = ac->worker != 0;
         actor_die(svc, m->slot, RAY_EACTOR, "actor was killed by ray_actor_kill");
-        if (!had_process || !client_of(svc, ac->worker))
+        if (!client_of(svc, ac->worker)) /* else when its process is gone */
             actor_release(svc, m->slot);
     }
     reply(svc, from, m->req, 0, NULL, 0);
@@ -870,8 +885,6 @@ static void on_wait(sched_service *svc, uint32_t from, const msg_wait *m, uint32
         return;
     if ((m->flags & MSG_WAIT_BLOCKED) && !c->blocked) {
         c->blocked = 1;
-        if (c->kind == CLIENT_POOL)
-            svc->pool_blocked++;
         pool_check(svc);
     }
     for (uint32_t i = 0; i < m->n; i++) {
@@ -886,12 +899,7 @@ static void on_wait(sched_service *svc, uint32_t from, const msg_wait *m, uint32
 
 static void on_unblocked(sched_service *svc, uint32_t from)
 {
-    svc_client *c = &svc->cl[from];
-    if (!c->blocked)
-        return;
-    c->blocked = 0;
-    if (c->kind == CLIENT_POOL && svc->pool_blocked)
-        svc->pool_blocked--;
+    svc->cl[from].blocked = 0;
 }
 
 static void on_cancel(sched_service *svc, const msg_cancel *m)
@@ -1007,9 +1015,10 @@ static int drain(sched_service *svc, uint32_t from)
 int sched_service_poll(sched_service *svc)
 {
     int n = 0;
-    for (uint32_t i = 0; i < svc->ncl; i++)
-        if (svc->cl[i].used && svc->cl[i].connected)
-            n += drain(svc, i);
+    /* By index: a message may start a process (appended to live). */
+    for (uint32_t k = 0; k < svc->nlive; k++)
+        if (svc->cl[svc->live[k]].connected)
+            n += drain(svc, svc->live[k]);
     sched_region *r = svc->sh.r;
     if (atomic_load_explicit(&r->spawn_hint, memory_order_relaxed)) {
         atomic_store(&r->spawn_hint, 0);
@@ -1030,18 +1039,36 @@ static uint32_t workers_total(sched_service *svc)
     return atomic_load(&svc->sh.r->workers_alive);
 }
 
+/* Pool workers: joined (alive), not yet joined, and blocked in a wait. */
+typedef struct pool_counts { uint32_t alive, starting, blocked; } pool_counts;
+
+static pool_counts pool_count(sched_service *svc)
+{
+    pool_counts n = {0, 0, 0};
+    FOR_LIVE(svc, i) {
+        const svc_client *c = &svc->cl[i];
+        if (c->kind != CLIENT_POOL)
+            continue;
+        n.alive += c->connected;
+        n.starting += !c->connected;
+        n.blocked += c->blocked != 0;
+    }
+    return n;
+}
+
 static void pool_check(sched_service *svc)
 {
     if (svc->shutting_down || atomic_load(&svc->sh.r->fatal))
         return;
     uint32_t target = (uint32_t)ceil(svc->cpus - 1e-9);
-    while (svc->pool_alive + svc->pool_starting - svc->pool_blocked < target &&
-           workers_total(svc) < svc->max_workers) {
+    pool_counts n = pool_count(svc);
+    while (n.alive + n.starting - n.blocked < target && workers_total(svc) < svc->max_workers) {
         uint32_t slot;
         if (spawn(svc, CLIENT_POOL, 0, &slot))
             break;
+        n.starting++;
     }
-    if (workers_total(svc) >= svc->max_workers && svc->pool_blocked >= svc->pool_alive &&
+    if (workers_total(svc) >= svc->max_workers && n.blocked >= n.alive &&
         atomic_load(&svc->sh.r->ready.len))
         ray_warn("sched", "all %u workers are blocked in ray_get and %u tasks wait; raise "
                           "RAY_MPI_MAX_WORKERS", svc->max_workers,
@@ -1073,6 +1100,8 @@ static int client_alloc(sched_service *svc, uint32_t kind, uint32_t *out)
         c->used = 1;
         c->kind = kind;
         c->gen = gen;
+        c->live_pos = svc->nlive;
+        svc->live[svc->nlive++] = i;
         sched_client *sc = sched_client_at(&svc->sh, i);
         atomic_store(&sc->state, CLIENT_STARTING);
         atomic_store(&sc->cmd, CLIENT_CMD_NONE);
@@ -1094,6 +1123,19 @@ static int client_alloc(sched_service *svc, uint32_t kind, uint32_t *out)
         return 0;
     }
     return ray_err(RAY_ETOOBIG, "no free process slot (%u processes)", svc->ncl);
+}
+
+/* Slot i is free again: out of live, its state cleared (its gen kept). */
+static void client_free(sched_service *svc, uint32_t i)
+{
+    svc_client *c = &svc->cl[i];
+    uint32_t last = svc->live[--svc->nlive];
+    svc->live[c->live_pos] = last;
+    svc->cl[last].live_pos = c->live_pos;
+    atomic_store(&sched_client_at(&svc->sh, i)->state, CLIENT_FREE);
+    uint32_t gen = c->gen;
+    memset(c, 0, sizeof(*c));
+    c->gen = gen;
 }
 
 int sched_service_client_add(sched_service *svc, uint32_t kind, int32_t pid, uint32_t hint,
@@ -1118,10 +1160,6 @@ int sched_service_client_add(sched_service *svc, uint32_t kind, int32_t pid, uin
     sc->pid = pid;
     atomic_store(&sc->state, CLIENT_IDLE);
     atomic_store(&sc->last_active_ns, ray_now_ns());
-    if (c->kind == CLIENT_POOL && svc->pool_starting) {
-        svc->pool_starting--;
-        svc->pool_alive++;
-    }
     if (c->kind == CLIENT_DEDICATED && c->task) {
         uint32_t t = c->task;
         if (task_valid(svc, t, c->task_gen))
@@ -1341,9 +1379,8 @@ static void repair_shared(sched_service *svc)
     sched *sh = &svc->sh;
     store_repair(&sh->st);
     sched_queue_repair(sh, &sh->r->ready);
-    for (uint32_t i = 0; i < svc->ncl; i++)
-        if (svc->cl[i].used)
-            sched_queue_repair(sh, &sched_client_at(sh, i)->mailbox);
+    FOR_LIVE(svc, i)
+        sched_queue_repair(sh, &sched_client_at(sh, i)->mailbox);
     uint32_t hw = ray_freelist_high_water(&sh->r->actor_slots);
     for (uint32_t a = 1; a < hw; a++)
         if (atomic_load(&sh->actors[a].state) != ACTOR_FREE)
@@ -1389,15 +1426,10 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
     recover_stack(svc, slot, c, how);
     if (c->kind != CLIENT_DRIVER || svc->shutting_down)
         release_holds(svc, slot, how);
+    release(svc, c); /* its CPU, GPUs and resources: free for what follows */
     if (c->kind == CLIENT_POOL) {
         if (atomic_exchange(&sc->looking, 0))
             atomic_fetch_sub(&sh->r->lookers, 1);
-        if (c->connected)
-            svc->pool_alive--;
-        else
-            svc->pool_starting--;
-        if (c->blocked)
-            svc->pool_blocked--;
     } else if (c->kind == CLIENT_DEDICATED) {
         (void)died_in_lock; /* one task at a time: its batch is exact */
         recover_dedicated(svc, slot, c);
@@ -1417,26 +1449,18 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
             ray_warn("sched", "actor %s process pid %d %s; restarting", ac->name[0] ? ac->name
                                                                                   : "(unnamed)",
                      c->pid, how);
-            release(svc, c);
             c->actor = 0;
             actor_place(svc, a);
         } else {
             char msg[300];
             snprintf(msg, sizeof(msg), "actor process pid %d %s; no restarts left", c->pid, how);
-            release(svc, c);
             actor_die(svc, a, RAY_EACTOR, msg);
             actor_release(svc, a);
         }
     }
-    release(svc, c);
-    if (c->blocked && c->kind != CLIENT_POOL)
-        c->blocked = 0;
     if (c->kind != CLIENT_DRIVER)
         atomic_fetch_sub(&sh->r->workers_alive, 1);
-    atomic_store(&sc->state, CLIENT_FREE);
-    uint32_t gen = c->gen;
-    memset(c, 0, sizeof(*c));
-    c->gen = gen;
+    client_free(svc, slot);
     if (svc->on_gone)
         svc->on_gone(svc->on_gone_arg, slot);
     schedule_pending(svc);
@@ -1446,8 +1470,8 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
 
 void sched_service_child_exit(sched_service *svc, pid_t pid, int wstatus)
 {
-    for (uint32_t i = 0; i < svc->ncl; i++)
-        if (svc->cl[i].used && svc->cl[i].pid == pid) {
+    FOR_LIVE(svc, i)
+        if (svc->cl[i].pid == pid) {
             sched_service_client_gone(svc, i, wstatus);
             return;
         }
@@ -1456,8 +1480,8 @@ void sched_service_child_exit(sched_service *svc, pid_t pid, int wstatus)
 int sched_service_children(sched_service *svc)
 {
     int n = 0;
-    for (uint32_t i = 0; i < svc->ncl; i++)
-        n += svc->cl[i].used && svc->cl[i].kind != CLIENT_DRIVER && svc->cl[i].pid > 0;
+    FOR_LIVE(svc, i)
+        n += svc->cl[i].kind != CLIENT_DRIVER && svc->cl[i].pid > 0;
     return n;
 }
 
@@ -1477,9 +1501,9 @@ int sched_service_shutdown(sched_service *svc, int force)
 {
     sched *sh = &svc->sh;
     svc->shutting_down = 1;
-    for (uint32_t i = 0; i < svc->ncl; i++) {
+    FOR_LIVE(svc, i) {
         svc_client *c = &svc->cl[i];
-        if (!c->used || c->kind == CLIENT_DRIVER || c->pid <= 0)
+        if (c->kind == CLIENT_DRIVER || c->pid <= 0)
             continue;
         if (force) {
             kill(c->pid, SIGKILL);
@@ -1501,10 +1525,11 @@ int sched_service_tick(sched_service *svc)
         schedule_pending(svc); /* a safety net: resources come back by other roads too */
     uint64_t idle_ns = (uint64_t)(svc->cfg.worker_idle_s * 1e9);
     uint32_t target = (uint32_t)ceil(svc->cpus - 1e-9);
-    uint32_t pool_runnable = svc->pool_alive - svc->pool_blocked;
-    for (uint32_t i = 0; i < svc->ncl && !svc->shutting_down; i++) {
+    pool_counts pc = pool_count(svc);
+    uint32_t pool_runnable = pc.alive - pc.blocked;
+    FOR_LIVE(svc, i) {
         svc_client *c = &svc->cl[i];
-        if (!c->used || !c->connected || c->exit_ns)
+        if (svc->shutting_down || !c->connected || c->exit_ns)
             continue;
         sched_client *sc = sched_client_at(&svc->sh, i);
         if (atomic_load(&sc->state) != CLIENT_IDLE ||
@@ -1520,9 +1545,9 @@ int sched_service_tick(sched_service *svc)
     }
     /* Processes told to exit get the shutdown timeout, then SIGKILL. */
     uint64_t grace = (uint64_t)(svc->cfg.shutdown_timeout_s * 1e9);
-    for (uint32_t i = 0; i < svc->ncl; i++) {
+    FOR_LIVE(svc, i) {
         svc_client *c = &svc->cl[i];
-        if (c->used && c->exit_ns && c->pid > 0 && now - c->exit_ns > grace) {
+        if (c->exit_ns && c->pid > 0 && now - c->exit_ns > grace) {
             ray_warn("sched", "pid %d did not exit %.0f s after being asked; killing it", c->pid,
                      svc->cfg.shutdown_timeout_s);
             kill(c->pid, SIGKILL);
@@ -1551,13 +1576,10 @@ static int spawn(sched_service *svc, uint32_t kind, uint32_t actor, uint32_t *sl
     pid_t pid;
     rc = sched_spawn_process(svc->exe, svc->argv, slot, &sock, &pid);
     if (rc) {
-        c->used = 0;
-        atomic_store(&sched_client_at(&svc->sh, slot)->state, CLIENT_FREE);
+        client_free(svc, slot);
         return rc;
     }
     c->pid = pid;
-    if (kind == CLIENT_POOL)
-        svc->pool_starting++;
     atomic_fetch_add(&svc->sh.r->workers_alive, 1);
     if (svc->on_spawn)
         svc->on_spawn(svc->on_spawn_arg, slot, sock, pid);
@@ -1632,11 +1654,12 @@ int sched_service_create(const sched_service_opts *o, sched_service **out)
                            0)))
         goto fail;
     svc->cl = calloc(svc->ncl, sizeof(*svc->cl));
+    svc->live = calloc(svc->ncl, sizeof(*svc->live));
     svc->wakes = calloc(svc->ncl, sizeof(*svc->wakes));
     svc->owned = ray_reserve((size_t)svc->l.max_tasks * sizeof(uint32_t));
     svc->missing = ray_reserve((size_t)svc->l.max_tasks * sizeof(uint32_t));
     svc->g = gcs_create();
-    if (!svc->cl || !svc->wakes || !svc->owned || !svc->missing || !svc->g) {
+    if (!svc->cl || !svc->live || !svc->wakes || !svc->owned || !svc->missing || !svc->g) {
         rc = ray_err(RAY_ENOMEM, "out of memory for the node service's tables");
         goto fail;
     }
@@ -1664,6 +1687,7 @@ void sched_service_destroy(sched_service *svc)
     if (svc->efd >= 0)
         close(svc->efd);
     free(svc->cl);
+    free(svc->live);
     free(svc->wakes);
     if (svc->owned)
         ray_unreserve(svc->owned, (size_t)svc->l.max_tasks * sizeof(uint32_t));
