@@ -1,6 +1,11 @@
 #!/bin/sh
 # test.sh - on a fresh Debian 12 machine: install what is missing, build
 # ray-mpi and run every test.  Ends with the line "N passed, N failed".
+#
+# The console gets what a reader of a CI log needs, early and short: the
+# harness's lines except PASS (every result is in _build/test-suite.log and
+# each test's own .log), then for each failed test its failing points with
+# the comment lines around them, then the summary.  VERBOSE=1 shows all.
 set -u
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -10,8 +15,22 @@ mkdir -p _build
 cd _build
 [ -f Makefile ] || ../configure -q --enable-developer || exit 1
 make -j"$(nproc)" >/dev/null || { make; exit 1; }
-make -j"$(nproc)" check
-status=$?
-# On failure make prints its errors after the summary: repeat it last.
-[ $status -eq 0 ] || sh ../tests/summary.sh test-suite.log
-exit $status
+
+rc_file=$(mktemp) || exit 1
+{ make -j"$(nproc)" check 2>&1; echo $? >"$rc_file"; } |
+    if [ "${VERBOSE:-0}" = 1 ]; then cat; else grep -v '^PASS: '; fi
+status=$(cat "$rc_file")
+rm -f "$rc_file"
+
+if [ "$status" -ne 0 ]; then
+    # Each failed point with up to 6 lines of the test's output before it
+    # and 12 after (the TAP comments that say why), then the summary again
+    # so that it stays the last line.
+    for trs in $(grep -l '^:test-result: \(FAIL\|ERROR\|XPASS\)' \
+                     $(find tests examples -name '*.trs' 2>/dev/null) 2>/dev/null); do
+        echo "==== ${trs%.trs}: what failed"
+        grep -n -B6 -A12 '^not ok\|^Bail out' "${trs%.trs}.log" | head -150
+    done
+    sh ../tests/summary.sh test-suite.log
+fi
+exit "$status"
