@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,29 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* kill(2) of one process, or of one process group, that refuses anything
+ * else: a pid that is not > 1 (0 is this test's own process group, which
+ * make and the CI shell share; -1 is every process on the machine, as
+ * root), or this process or its group.  A failed lookup (-1) or a failed
+ * fork() must never become such a kill. */
+static inline int kill_pid(pid_t pid, int sig)
+{
+    if (pid <= 1 || pid == getpid()) {
+        errno = EINVAL;
+        return -1;
+    }
+    return kill(pid, sig);
+}
+
+static inline int kill_group(pid_t pgid, int sig)
+{
+    if (pgid <= 1 || pgid == getpgrp()) {
+        errno = EINVAL;
+        return -1;
+    }
+    return kill(-pgid, sig);
+}
 
 /* Generous bound for every wait in the tests: a bug shows as a failure. */
 #define E2E_TIMEOUT 30.0

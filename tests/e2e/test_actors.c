@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "e2e.h"
 #include "lib/tap.h"
 
 static int64_t i64(ray_buf b)
@@ -22,13 +23,6 @@ static int64_t i64(ray_buf b)
     if (b.size == sizeof(v))
         memcpy(&v, b.data, sizeof(v));
     return v;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* ---- the Counter class: value, optional fini marker file */
@@ -384,7 +378,7 @@ static void test_death(void)
     ray_ref running;
     ray_actor_call(a, "nap", &arg, 1, NULL, &running);
     usleep(100000);
-    kill((pid_t)p, SIGKILL);
+    kill_pid((pid_t)p, SIGKILL);
     ray_buf b;
     int got = ray_get(running, &b, 30);
     ok(got == RAY_EACTOR || got == RAY_EWORKER, "the running call fails when the process dies (%s)",
@@ -401,7 +395,7 @@ static void test_death(void)
     ray_ref during;
     ray_actor_call(r, "nap", &arg, 1, NULL, &during);
     usleep(100000);
-    kill((pid_t)p, SIGKILL);
+    kill_pid((pid_t)p, SIGKILL);
     got = ray_get(during, &b, 30);
     ok(got == RAY_EACTOR || got == RAY_EWORKER, "the call running at the death fails (%s)",
        ray_errname(got));
@@ -410,7 +404,7 @@ static void test_death(void)
     is_int(v, 100, "init ran again: fresh state");
     int64_t p2 = actor_pid(r);
     ok(p2 > 0 && p2 != p, "calls go to the new process (%lld -> %lld)", (long long)p, (long long)p2);
-    kill((pid_t)p2, SIGKILL);
+    kill_pid((pid_t)p2, SIGKILL);
     int dead = 0;
     for (int i = 0; i < 50 && !dead; i++) {
         dead = call(r, "value", NULL, 0, NULL) == RAY_EACTOR;

@@ -297,7 +297,7 @@ static int wait_child(pid_t pid, double timeout_s, int *status)
         if (p == pid)
             return 1;
         if (p < 0 || now_s() > end) {
-            kill(pid, SIGKILL);
+            kill_pid(pid, SIGKILL);
             waitpid(pid, status, 0);
             return 0;
         }
@@ -357,7 +357,7 @@ static double wait_gone(run *c, char shm[][256], int nshm, int *left_pids, int *
             cmd[j] = cmd[j] ? cmd[j] : ' ';
         cmd[k > 0 ? k : 0] = 0;
         diag("left: pid %d: %s", pids[i], cmd);
-        kill(pids[i], SIGKILL);
+        kill_pid(pids[i], SIGKILL);
     }
     return procs_gone;
 }
@@ -389,13 +389,13 @@ static void run_case(const char *scratch, char *self, const char *mode, int want
         check_running(&c, shm, &nshm);
 
     if (want_sig == SIGKILL || want_sig == SIGTERM) {
-        kill(c.pid, want_sig);
+        kill_pid(c.pid, want_sig);
     } else if (want_sig == SIGINT) {
-        kill(-c.pid, SIGINT);
+        kill_group(c.pid, SIGINT);
     } else {
         if (!strcmp(mode, "svckill")) {
             pid_t svc = child_of(&c, c.pid);
-            ok(svc > 0 && kill(svc, SIGKILL) == 0, "%s: SIGKILL the node service (pid %d)", mode,
+            ok(svc > 0 && kill_pid(svc, SIGKILL) == 0, "%s: SIGKILL the node service (pid %d)", mode,
                (int)svc);
         }
         char go[800];

@@ -158,7 +158,7 @@ static void run(char *const argv[], const char *const env[], result *res)
     while ((p = waitpid(pid, &st, WNOHANG)) == 0 && now_s() < end)
         sleep_s(0.01);
     if (p != pid) {
-        kill(pid, SIGKILL);
+        kill_pid(pid, SIGKILL);
         waitpid(pid, &st, 0);
         res->status = -1;
     } else {
@@ -212,7 +212,7 @@ static int wait_tag_gone(double timeout_s)
             closedir(d);
         if (!n || now_s() > end) {
             for (int i = 0; i < n && i < 64; i++)
-                kill(pids[i], SIGKILL);
+                kill_pid(pids[i], SIGKILL);
             return n;
         }
         sleep_s(0.05);
@@ -244,7 +244,7 @@ static void run_signalled(char *const argv[], int sig, int to_group, result *res
     *secs = -1;
     if (wait_file(ready, E2E_TIMEOUT)) {
         double t0 = now_s();
-        kill(to_group ? -pid : pid, sig);
+        to_group ? kill_group(pid, sig) : kill_pid(pid, sig);
         int st = 0;
         pid_t p;
         while ((p = waitpid(pid, &st, WNOHANG)) == 0 && now_s() < t0 + E2E_TIMEOUT)
@@ -255,7 +255,7 @@ static void run_signalled(char *const argv[], int sig, int to_group, result *res
         }
     }
     if (res->status == -1) {
-        kill(-pid, SIGKILL);
+        kill_group(pid, SIGKILL);
         waitpid(pid, NULL, 0);
     }
     for (int i = 0; i < 100; i++) {

@@ -67,7 +67,12 @@ static inline uint32_t unit_tid(void)
 static inline pid_t unit_fork(void)
 {
     fflush(NULL);
-    return fork();
+    pid_t pid = fork();
+    if (pid < 0) { /* never hand -1 to a later kill(): that is every process */
+        printf("Bail out! fork: %s\n", strerror(errno));
+        exit(1);
+    }
+    return pid;
 }
 
 /* Exit status of a child, or 128 + signal if a signal ended it. */
