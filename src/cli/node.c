@@ -61,15 +61,43 @@ typedef struct node {
     _Atomic int prefault_stop;
 } node;
 
-/* Faults the store in with CPU time nobody else wants (SCHED_IDLE): it
- * must not slow the tasks it is meant to speed up. */
+/* Faults the store in with CPU time nobody else wants (SCHED_IDLE, set
+ * at creation): it must not slow the tasks it is meant to speed up. */
 static void *prefault_main(void *arg)
 {
     node *n = arg;
-    struct sched_param sp = {0};
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     store_prefault(&sched_service_shm(n->svc)->st, &n->prefault_stop);
     return NULL;
+}
+
+static void prefault_start(node *n)
+{
+    pthread_attr_t a;
+    struct sched_param sp = {0};
+    if (pthread_attr_init(&a))
+        return;
+    pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&a, SCHED_IDLE);
+    pthread_attr_setschedparam(&a, &sp);
+    n->prefault_running = pthread_create(&n->prefault, &a, prefault_main, n) == 0;
+    pthread_attr_destroy(&a);
+    if (!n->prefault_running)
+        ray_debug("node", "no idle-priority thread to fault the store in: puts into "
+                          "fresh memory will be slower");
+}
+
+/* An idle-priority thread gets no CPU while the machine is busy (other
+ * jobs, or this job's own workers): give it a normal share so that it
+ * sees the stop flag now, not when the machine next idles. */
+static void prefault_stop(node *n)
+{
+    if (!n->prefault_running)
+        return;
+    atomic_store(&n->prefault_stop, 1);
+    struct sched_param sp = {0};
+    pthread_setschedparam(n->prefault, SCHED_OTHER, &sp);
+    pthread_join(n->prefault, NULL);
+    n->prefault_running = 0;
 }
 
 static void on_spawn(void *arg, uint32_t slot, int sock, pid_t pid)
@@ -321,8 +349,8 @@ static int setup(node *n)
         return ray_err(RAY_ENOMEM, "out of memory");
     for (uint32_t i = 0; i < n->nsocks; i++)
         n->socks[i] = -1;
-    if (n->cfg.prefault && pthread_create(&n->prefault, NULL, prefault_main, n) == 0)
-        n->prefault_running = 1;
+    if (n->cfg.prefault)
+        prefault_start(n);
     return 0;
 }
 
@@ -420,10 +448,7 @@ static void run(node *n)
 
 static void teardown(node *n)
 {
-    if (n->prefault_running) {
-        atomic_store(&n->prefault_stop, 1);
-        pthread_join(n->prefault, NULL);
-    }
+    prefault_stop(n);
     for (uint32_t i = 0; n->socks && i < n->nsocks; i++)
         if (n->socks[i] >= 0)
             close(n->socks[i]);

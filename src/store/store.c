@@ -321,7 +321,8 @@ int store_obj_watch(store *s, uint32_t slot)
 
 void store_prefault(store *s, const _Atomic int *stop)
 {
-    const uint64_t chunk = 64ull << 20;
+    /* Small steps: the caller's stop flag is seen within one of them. */
+    const uint64_t chunk = 2ull << 20;
     for (uint64_t off = 0; off < s->arena_size && !atomic_load(stop); off += chunk) {
         uint64_t len = RAY_MIN(chunk, s->arena_size - off);
         if (fallocate(s->arena_fd, 0, (off_t)off, (off_t)len) < 0) {
