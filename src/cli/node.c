@@ -440,8 +440,7 @@ static void run(node *n)
             atomic_store(&sh->r->svc_sleeping, 0);
             continue;
         }
-        int64_t wait_ms = (int64_t)((next_tick - ray_now_ns()) / 1000000ULL);
-        handle_events(n, n->stopping ? 10 : (int)RAY_MAX(wait_ms, 1));
+        handle_events(n, n->stopping ? 10 : ray_ms_until(next_tick));
         atomic_store(&sh->r->svc_sleeping, 0);
     }
 }

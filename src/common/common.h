@@ -10,6 +10,7 @@
 
 #include "config.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -207,6 +208,22 @@ static inline uint64_t ray_deadline_ns(double timeout_s)
     if (timeout_s > 1e9)
         timeout_s = 1e9;
     return ray_now_ns() + (uint64_t)(timeout_s * 1e9);
+}
+
+/* Milliseconds from now until deadline_ns, for poll(2) and epoll_wait(2):
+ * -1 for no deadline (UINT64_MAX), 0 once it passed, else rounded up and
+ * at most INT_MAX.  (deadline - now in unsigned arithmetic wraps when the
+ * caller was descheduled past the deadline: a huge wait, or as an int a
+ * negative one, which is forever.) */
+static inline int ray_ms_until(uint64_t deadline_ns)
+{
+    if (deadline_ns == UINT64_MAX)
+        return -1;
+    uint64_t now = ray_now_ns();
+    if (now >= deadline_ns)
+        return 0;
+    uint64_t ms = (deadline_ns - now + 999999) / 1000000;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 /* ---------------------------------------------------- shared-memory sync */

@@ -53,11 +53,7 @@ int ray_sock_send(int fd, uint16_t type, const void *buf, uint32_t len,
 static int wait_readable(int fd, uint64_t deadline_ns)
 {
     for (;;) {
-        int ms = -1;
-        if (deadline_ns != UINT64_MAX) {
-            uint64_t now = ray_now_ns();
-            ms = now >= deadline_ns ? 0 : (int)((deadline_ns - now) / 1000000ULL) + 1;
-        }
+        int ms = ray_ms_until(deadline_ns);
         struct pollfd p = {fd, POLLIN, 0};
         int rc = poll(&p, 1, ms);
         if (rc > 0)

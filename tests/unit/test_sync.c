@@ -216,6 +216,19 @@ static void test_futex(void)
           "futex wait with a deadline already past times out");
 }
 
+/* Timeouts for poll and epoll_wait from a deadline: never a wrapped
+ * difference (a negative int is an infinite wait). */
+static void test_ms_until(void)
+{
+    uint64_t now = ray_now_ns();
+    is_int(ray_ms_until(UINT64_MAX), -1, "ray_ms_until(no deadline) = -1 (wait for ever)");
+    is_int(ray_ms_until(0), 0, "ray_ms_until(a deadline long past) = 0");
+    is_int(ray_ms_until(now - 1), 0, "ray_ms_until(a deadline just past) = 0");
+    int ms = ray_ms_until(ray_now_ns() + 1500000);
+    ok(ms == 2 || ms == 1, "ray_ms_until(now + 1.5 ms) rounds up (%d ms)", ms);
+    is_int(ray_ms_until(ray_deadline_ns(1e9)), INT_MAX, "ray_ms_until(now + 1e9 s) = INT_MAX");
+}
+
 int main(void)
 {
     sh = unit_shared(sizeof(*sh));
@@ -226,6 +239,7 @@ int main(void)
     test_evc_single();
     test_evc_ping_pong();
     test_futex();
+    test_ms_until();
     unit_unshare(sh, sizeof(*sh));
     return tap_done();
 }
