@@ -886,6 +886,11 @@ static void on_wait(sched_service *svc, uint32_t from, const msg_wait *m, uint32
     if ((m->flags & MSG_WAIT_BLOCKED) && !c->blocked) {
         c->blocked = 1;
         pool_check(svc);
+        /* It lent its CPU before saying so: what waits for CPU may fit
+         * now (cpu_wanted, which would have woken us, is set only while
+         * the pool holds enough). */
+        if (svc->shaped.len || svc->actors_waiting.len)
+            schedule_pending(svc);
     }
     for (uint32_t i = 0; i < m->n; i++) {
         uint32_t o = m->objs[i].slot;
