@@ -111,6 +111,22 @@ static uint32_t find_suitable(store_alloc *a, int fl, int sl)
     return a->heads[fl][sl];
 }
 
+/* The list that size itself maps to holds blocks both smaller and larger
+ * than size, so the O(1) search (which rounds up past it) skips it.  When
+ * nothing else fits, walk that one list: a store nearly full must still
+ * take an object that fits in its largest free block. */
+static uint32_t find_in_own_list(store_alloc *a, const store_block *d, uint64_t size)
+{
+    int fl, sl;
+    mapping(size, &fl, &sl);
+    if (fl >= STORE_FL_COUNT)
+        return NIL;
+    for (uint32_t id = a->heads[fl][sl]; id != NIL; id = d[id].next_free)
+        if (bsize(&d[id]) >= size)
+            return id;
+    return NIL;
+}
+
 void store_alloc_init(store_alloc *a, store_block *descs, uint32_t desc_cap,
                       uint64_t arena_size)
 {
@@ -133,9 +149,9 @@ uint32_t store_alloc_get(store_alloc *a, store_block *d, uint64_t size, uint64_t
     size = RAY_ALIGN_UP(size, (uint64_t)STORE_ALIGN);
     int fl, sl;
     mapping(round_for_search(size), &fl, &sl);
-    if (fl >= STORE_FL_COUNT)
-        return NIL;
-    uint32_t id = find_suitable(a, fl, sl);
+    uint32_t id = fl < STORE_FL_COUNT ? find_suitable(a, fl, sl) : NIL;
+    if (id == NIL)
+        id = find_in_own_list(a, d, size);
     if (id == NIL)
         return NIL;
     list_remove(a, d, id);

@@ -234,6 +234,31 @@ static void test_exhaustion(void)
     free_all_randomly();
 }
 
+/* A freed block between two live ones is the only place a request of
+ * (almost) its size fits; the request maps to the block's own size class,
+ * which the O(1) search skips.  It must still be found (seen as RAY_ENOMEM
+ * with "largest free block" bigger than the request). */
+static void test_exact_fit(void)
+{
+    const uint64_t big = 3000 * 64; /* inside a class, not at its start */
+    uint64_t off, off2;
+    store_alloc_init(&A, D, DESC_CAP, big + 64 * 10);
+    uint32_t a = store_alloc_get(&A, D, big, &off);
+    uint32_t b = store_alloc_get(&A, D, 64, &off2);
+    ok(a && b && off == 0 && off2 == big, "a block, then a small one right after it");
+    is_int(store_alloc_put(&A, D, a), 0, "free the first");
+    is_int(store_alloc_largest_free(&A, D), big, "the largest free block is the freed one");
+    uint32_t c = store_alloc_get(&A, D, big - 39, &off);
+    ok(c && off == 0, "a request of its size less 39 bytes gets it");
+    is_int(store_alloc_put(&A, D, c), 0, "and frees");
+    c = store_alloc_get(&A, D, big, &off);
+    ok(c && off == 0, "a request of exactly its size gets it");
+    ok(store_alloc_get(&A, D, big + 1, &off2) == 0, "one byte more does not fit");
+    is_int(store_alloc_put(&A, D, c), 0, "free");
+    is_int(store_alloc_put(&A, D, b), 0, "free the small one");
+    is_int(store_alloc_check(&A, D), 0, "the allocator checks");
+}
+
 /* With few descriptors a split is impossible: the whole block is handed
  * out, and the allocator must stay consistent. */
 static void test_descriptor_exhaustion(void)
@@ -386,6 +411,7 @@ int main(void)
     test_random_workload();
     test_coalescing();
     test_exhaustion();
+    test_exact_fit();
     test_descriptor_exhaustion();
     test_bad_put();
     test_rebuild();
