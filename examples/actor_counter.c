@@ -61,6 +61,10 @@ int main(int argc, char **argv)
     ray_actor_opts opts;
     ray_actor_opts_init(&opts);
     opts.name = "counter";
+    /* An actor holds its num_cpus (default 1) for its whole life.  A counter
+     * mostly waits, and the task below needs a CPU of its own while it calls
+     * it: with 0 the example runs on a 1-CPU allocation too. */
+    opts.num_cpus = 0;
     ray_actor c;
     if (ray_actor_create("Counter", &init, 1, &opts, &c))
         goto fail;

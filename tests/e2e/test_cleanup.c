@@ -281,6 +281,7 @@ static pid_t start_child(run *c, char *self)
     setenv("E2E_MARKS", c->marks, 1);
     setenv("RAY_MPI_OBJECT_STORE_MEMORY", "64M", 1);
     setenv("RAY_MPI_SHUTDOWN_TIMEOUT_S", "2", 1);
+    setenv("RAY_MPI_NUM_CPUS", "2", 1); /* its two tasks run at once, whatever the machine */
     setpgid(0, 0); /* its own process group, as a shell job would have */
     dup2(2, 1);    /* the child's stdout is not this test's TAP stream */
     char *args[] = {self, "child", (char *)c->mode, NULL};
