@@ -17,14 +17,6 @@
 #include "e2e.h"
 #include "lib/tap.h"
 
-static int64_t i64(ray_buf b)
-{
-    int64_t v = -1;
-    if (b.size == sizeof(v))
-        memcpy(&v, b.data, sizeof(v));
-    return v;
-}
-
 /* ---- the Counter class: value, optional fini marker file */
 
 typedef struct counter {
@@ -61,7 +53,7 @@ RAY_ACTOR(Counter, counter_init, counter_fini)
 static int add(ray_ctx *ctx, void *state, const ray_buf *args, int nargs)
 {
     counter *c = state;
-    int64_t n = nargs ? i64(args[0]) : 1;
+    int64_t n = nargs ? buf_i64(&args[0], -1) : 1;
     c->value += n;
     return ray_return(ctx, 0, &c->value, sizeof(c->value));
 }
@@ -83,7 +75,7 @@ RAY_METHOD(Counter, pid)
 
 static int nap(ray_ctx *ctx, void *state, const ray_buf *args, int nargs)
 {
-    usleep((useconds_t)(i64(args[0]) * 1000));
+    usleep((useconds_t)(buf_i64(&args[0], -1) * 1000));
     return ray_return(ctx, 0, NULL, 0);
 }
 RAY_METHOD(Counter, nap)
@@ -102,7 +94,7 @@ static int add_all(ray_ctx *ctx, void *state, const ray_buf *args, int nargs)
 {
     counter *c = state;
     for (int i = 0; i < nargs; i++)
-        c->value += i64(args[i]);
+        c->value += buf_i64(&args[i], -1);
     return ray_return(ctx, 0, &c->value, sizeof(c->value));
 }
 RAY_METHOD(Counter, add_all)
@@ -116,7 +108,7 @@ static int via_task(ray_ctx *ctx, void *state, const ray_buf *args, int nargs)
     ray_arg a = ray_arg_val(&v, sizeof(v));
     if (ray_submit("plus_one", &a, 1, NULL, &r) || ray_get(r, &b, 30))
         return ray_fail(ctx, "via_task: %s", ray_last_error());
-    int64_t got = i64(b);
+    int64_t got = buf_i64(&b, -1);
     ray_release(r);
     return ray_return(ctx, 0, &got, sizeof(got));
 }
@@ -140,7 +132,7 @@ RAY_METHOD(Null, value)
 
 static int plus_one(ray_ctx *ctx, const ray_buf *args, int nargs)
 {
-    int64_t v = i64(args[0]) + 1;
+    int64_t v = buf_i64(&args[0], -1) + 1;
     return ray_return(ctx, 0, &v, sizeof(v));
 }
 RAY_REMOTE(plus_one)
@@ -156,7 +148,7 @@ static int call_from_task(ray_ctx *ctx, const ray_buf *args, int nargs)
         ray_buf b;
         if (ray_actor_call(a, "add", NULL, 0, NULL, &r) || ray_get(r, &b, 30))
             return ray_fail(ctx, "call from task: %s", ray_last_error());
-        last = i64(b);
+        last = buf_i64(&b, -1);
         ray_release(r);
     }
     return ray_return(ctx, 0, &last, sizeof(last));
@@ -187,7 +179,7 @@ static int call(ray_actor a, const char *m, const ray_arg *args, int n, int64_t 
         return rc;
     rc = ray_get(r, &b, 30);
     if (!rc && out)
-        *out = i64(b);
+        *out = buf_i64(&b, -1);
     ray_release(r);
     return rc;
 }
@@ -226,7 +218,7 @@ static void test_order_and_state(void)
     int in_order = 1;
     for (int64_t i = 1; i <= N && sent; i++) {
         ray_buf b;
-        in_order &= ray_get(refs[i - 1], &b, 30) == RAY_OK && i64(b) == i * (i + 1) / 2;
+        in_order &= ray_get(refs[i - 1], &b, 30) == RAY_OK && buf_i64(&b, -1) == i * (i + 1) / 2;
         ray_release(refs[i - 1]);
     }
     ok(in_order, "each of the 1000 calls saw every earlier call (submission order)");
@@ -238,7 +230,7 @@ static void test_order_and_state(void)
     ray_buf b;
     is_rc(ray_submit("call_from_task", &h, 1, NULL, &r), RAY_OK, "task gets the handle as bytes");
     is_rc(ray_get(r, &b, 30), RAY_OK, "task called the actor 10 times");
-    is_int(i64(b), v + 10, "calls from the task changed the same actor's state");
+    is_int(buf_i64(&b, -1), v + 10, "calls from the task changed the same actor's state");
     ray_release(r);
     is_rc(call(a, "via_task", NULL, 0, &v), RAY_OK, "a method runs a task and waits for it");
     is_int(v, 42, "nested task result seen in the method");
@@ -263,7 +255,7 @@ static void test_refs_both_ways(void)
     is_rc(ray_submit("plus_one", &fa, 1, NULL, &after), RAY_OK, "call output feeds a task");
     ray_buf b;
     is_rc(ray_get(after, &b, 30), RAY_OK, "task on the actor's output ran");
-    is_int(i64(b), 6, "2 + 3 added by the actor, then + 1 by the task");
+    is_int(buf_i64(&b, -1), 6, "2 + 3 added by the actor, then + 1 by the task");
     ray_release(out);
     ray_release(after);
     ray_actor_kill(a);
@@ -435,7 +427,7 @@ static void test_restart_order(void)
        ray_errname(got));
     int in_order = 1;
     for (int i = 0; i < 6; i++) {
-        in_order &= ray_get(r[i], &b, 30) == RAY_OK && i64(b) == i + 1;
+        in_order &= ray_get(r[i], &b, 30) == RAY_OK && buf_i64(&b, -1) == i + 1;
         ray_release(r[i]);
     }
     ok(in_order, "the 6 calls queued behind it ran on the new process, in order (1..6)");
