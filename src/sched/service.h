@@ -1,0 +1,159 @@
+/*
+ * service.h - private to src/sched: the node service's state, shared by the
+ * files that make it up.  Other parts see only sched.h.
+ *
+ *   service.c    its life, the message loop (rings), waits, the tick
+ *   resources.c  CPUs, GPUs and custom resources: taking, granting, giving back
+ *   waiters.c    who waits for which object, and waking them
+ *   pending.c    tasks the service holds: waiting for arguments or resources
+ *   actors.c     actors' lives: creation, placement, death, names
+ *   pool.c       worker processes: slots, spawning, the pool's size
+ *   recovery.c   a process died: what it ran, took, held and left half done
+ */
+#ifndef RAY_SCHED_SERVICE_H
+#define RAY_SCHED_SERVICE_H
+
+#include "sched.h"
+
+#include "gcs/gcs.h"
+
+#define WAITER_TASK   1
+#define WAITER_CLIENT 2
+#define MSG_BUF       (SCHED_C2S_RING / 2)
+
+typedef struct waiter {
+    uint32_t next; /* index + 1 in the pool, 0 = end */
+    uint32_t kind, id, idgen, objgen;
+} waiter;
+
+typedef struct res_entry {
+    char name[64];
+    double total, avail;
+} res_entry;
+
+typedef struct svc_client {
+    int used, connected, blocked, wake;
+    uint32_t live_pos; /* its index in svc->live */
+    pid_t pid;
+    uint32_t kind, gen;
+    ray_ring c2s, s2c;
+    uint32_t actor;          /* CLIENT_ACTOR */
+    uint32_t task, task_gen; /* CLIENT_DEDICATED: what it runs */
+    uint64_t gpus;           /* GPU ids it holds (bitmask) */
+    char res[1024];          /* custom resources it holds */
+    uint64_t exit_ns;        /* when it was told to exit */
+} svc_client;
+
+typedef struct pend {
+    uint32_t slot, gen;
+} pend;
+
+/* Resources taken for a task or actor (see svc_acquire). */
+typedef struct grant {
+    uint32_t cpu;
+    uint64_t gpus;
+    char res[1024];
+} grant;
+
+/* Pool workers: joined (alive), not yet joined, and blocked in a wait. */
+typedef struct pool_counts {
+    uint32_t alive, starting, blocked;
+} pool_counts;
+
+struct sched_service {
+    sched sh;
+    ray_config cfg;
+    double cpus, gpus;
+    char *exe;
+    char **argv;
+    uint32_t node, num_nodes, max_workers;
+    int ctl_fd, arena_fd, efd;
+    sched_layout l;
+    svc_client *cl;
+    uint32_t ncl;
+    uint32_t *live; /* the slots in use, dense: loops visit only these */
+    uint32_t nlive;
+    ray_map64 wait_heads; /* object slot -> first waiter */
+    ray_vec wpool;        /* waiters */
+    uint32_t wfree;
+    uint32_t *owned;        /* per task slot: its gen while the service holds it */
+    uint32_t *missing;      /* per task slot: arguments not yet ready */
+    ray_vec shaped;         /* pend: tasks waiting for resources, in order */
+    ray_vec actors_waiting; /* pend: actors waiting for resources */
+    uint64_t gpu_busy;
+    res_entry res[RAY_RES_MAX];
+    int nres;
+    gcs *g;
+    uint32_t *wakes;
+    uint32_t nwakes;
+    sched_spawn_cb on_spawn;
+    void *on_spawn_arg;
+    sched_gone_cb on_gone;
+    void *on_gone_arg;
+    int shutting_down;
+    int want_cpu;            /* a pending task or actor could use the pool's CPU */
+    uint32_t start_failures; /* workers that died before joining, in a row */
+    char msgbuf[MSG_BUF];
+};
+
+/* Each slot i in use (clients must not come or go inside the loop). */
+#define FOR_LIVE(svc, i)                                                                           \
+    for (uint32_t i##_k = 0, i; i##_k < (svc)->nlive && ((i) = (svc)->live[i##_k], 1); i##_k++)
+
+/* ---- service.c */
+svc_client *svc_client_at(sched_service *svc, uint32_t slot);
+void svc_wake(sched_service *svc, uint32_t slot);
+void svc_flush_wakes(sched_service *svc);
+int svc_task_valid(sched_service *svc, uint32_t t, uint32_t gen);
+int svc_obj_valid(sched_service *svc, uint32_t slot);
+void svc_reply(sched_service *svc, uint32_t slot, uint32_t req, int code, const void *data,
+               uint32_t len);
+
+/* ---- resources.c */
+int svc_res_parse(const char *s, int len, res_entry *out);
+int svc_res_check(sched_service *svc, const char *want, int len, char *why, size_t cap);
+int svc_acquire(sched_service *svc, grant *g, uint32_t cpu, uint32_t gpu, const char *res,
+                int res_len);
+void svc_grant_drop(sched_service *svc, grant *g);
+void svc_grant_to(sched_service *svc, svc_client *c, const grant *g);
+void svc_release(sched_service *svc, svc_client *c);
+
+/* ---- waiters.c */
+void svc_waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id, uint32_t idgen);
+void svc_run_waiters(sched_service *svc, uint32_t obj);
+void svc_notify(sched_service *svc, const uint32_t *slots, int n);
+
+/* ---- pending.c */
+void svc_task_fail(sched_service *svc, uint32_t t, int code, const char *msg, uint32_t err_src);
+void svc_take_task(sched_service *svc, uint32_t t);
+void svc_deps_ready(sched_service *svc, uint32_t t);
+void svc_give_to(sched_service *svc, svc_client *c, uint32_t t);
+void svc_schedule_pending(sched_service *svc);
+void svc_on_cancel(sched_service *svc, const msg_cancel *m);
+void svc_on_done(sched_service *svc, uint32_t from);
+
+/* ---- actors.c */
+static inline sched_actor *svc_actor(sched_service *svc, uint32_t a)
+{
+    return &svc->sh.actors[a];
+}
+void svc_actor_die(sched_service *svc, uint32_t a, int code, const char *msg);
+void svc_actor_release(sched_service *svc, uint32_t a);
+void svc_actor_place(sched_service *svc, uint32_t a);
+void svc_try_actors(sched_service *svc);
+void svc_on_actor_create(sched_service *svc, uint32_t from, const msg_actor_create *m,
+                         uint32_t len);
+void svc_on_actor_get(sched_service *svc, uint32_t from, const msg_actor_get *m, uint32_t len);
+void svc_on_actor_kill(sched_service *svc, uint32_t from, const msg_actor_req *m);
+void svc_on_actor_started(sched_service *svc, uint32_t from, const msg_actor_started *m,
+                          uint32_t len);
+void svc_on_actor_exit(sched_service *svc, uint32_t from);
+
+/* ---- pool.c */
+pool_counts svc_pool_count(sched_service *svc);
+void svc_pool_check(sched_service *svc);
+void svc_client_free(sched_service *svc, uint32_t i);
+void svc_tell_exit(sched_service *svc, uint32_t i);
+int svc_spawn(sched_service *svc, uint32_t kind, uint32_t actor, uint32_t *slot_out);
+
+#endif /* RAY_SCHED_SERVICE_H */

@@ -1,0 +1,72 @@
+/*
+ * waiters.c - who waits for which object: tasks the service holds for
+ * their arguments, and processes asleep in ray_get/ray_wait.  A sealer
+ * whose object is watched tells the service (MSG_NOTIFY); the waiters of
+ * that object then run, each once, for the object's generation.
+ */
+#define _GNU_SOURCE
+#include "service.h"
+
+#include <stdlib.h>
+
+void svc_waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id, uint32_t idgen)
+{
+    uint64_t first = 0;
+    uint32_t objgen = svc->sh.st.objs[obj].gen;
+    ray_map64_get(&svc->wait_heads, obj, &first);
+    if (kind == WAITER_CLIENT) /* waits that timed out and came again: once each */
+        for (uint32_t j = (uint32_t)first; j; j = RAY_VEC_AT(&svc->wpool, waiter, j - 1).next) {
+            waiter *w = &RAY_VEC_AT(&svc->wpool, waiter, j - 1);
+            if (w->kind == kind && w->id == id && w->idgen == idgen && w->objgen == objgen)
+                return;
+        }
+    uint32_t i = svc->wfree;
+    if (i) {
+        svc->wfree = RAY_VEC_AT(&svc->wpool, waiter, i - 1).next;
+    } else {
+        if (!ray_vec_push(&svc->wpool)) {
+            ray_error("sched", "out of memory for waiters");
+            return;
+        }
+        i = (uint32_t)svc->wpool.len;
+    }
+    uint64_t head = 0;
+    ray_map64_get(&svc->wait_heads, obj, &head);
+    waiter *w = &RAY_VEC_AT(&svc->wpool, waiter, i - 1);
+    *w = (waiter){(uint32_t)head, kind, id, idgen, svc->sh.st.objs[obj].gen};
+    ray_map64_put(&svc->wait_heads, obj, i);
+}
+
+void svc_run_waiters(sched_service *svc, uint32_t obj)
+{
+    uint64_t head;
+    if (!ray_map64_get(&svc->wait_heads, obj, &head))
+        return;
+    ray_map64_del(&svc->wait_heads, obj);
+    store_obj *o = &svc->sh.st.objs[obj];
+    int ready = STORE_IS_READY(atomic_load(&o->state));
+    for (uint32_t i = (uint32_t)head; i;) {
+        waiter w = RAY_VEC_AT(&svc->wpool, waiter, i - 1);
+        RAY_VEC_AT(&svc->wpool, waiter, i - 1).next = svc->wfree;
+        svc->wfree = i;
+        i = w.next;
+        if (w.objgen != o->gen)
+            continue; /* a notice about an earlier object in this slot */
+        if (!ready) { /* stale notice: keep waiting */
+            svc_waiter_add(svc, obj, w.kind, w.id, w.idgen);
+            continue;
+        }
+        if (w.kind == WAITER_CLIENT) {
+            if (svc->cl[w.id].used && svc->cl[w.id].gen == w.idgen)
+                svc_wake(svc, w.id);
+        } else if (svc->owned[w.id] == w.idgen && svc->missing[w.id] && !--svc->missing[w.id]) {
+            svc_deps_ready(svc, w.id);
+        }
+    }
+}
+
+void svc_notify(sched_service *svc, const uint32_t *slots, int n)
+{
+    for (int i = 0; i < n; i++)
+        svc_run_waiters(svc, slots[i]);
+}
