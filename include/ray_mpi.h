@@ -145,8 +145,14 @@ RAY_API int ray_register_method(const char *cls, const char *method, ray_method_
         ray_register_method(#cls, #method_fn, method_fn);                     \
     }
 
+/* ray_actor_opts.num_cpus as ray_actor_opts_init sets it: the actor needs 1
+ * CPU free to be placed and holds none while it lives (Ray's default), so
+ * actors that mostly wait do not starve tasks.  Any other value (0 too) is
+ * held for the actor's whole life. */
+#define RAY_ACTOR_CPUS_DEFAULT (-1.0)
 typedef struct ray_actor_opts {
-    double num_cpus, num_gpus; /* defaults 1 and 0, held for the actor's lifetime */
+    double num_cpus;           /* default RAY_ACTOR_CPUS_DEFAULT: 1 to place, 0 held */
+    double num_gpus;           /* default 0; held for the actor's life */
     const char *resources;
     int max_restarts;          /* default 0 */
     const char *name;          /* named actor, found with ray_actor_get */

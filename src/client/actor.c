@@ -14,7 +14,7 @@ RAY_API void ray_actor_opts_init(ray_actor_opts *o)
     if (!o)
         return;
     memset(o, 0, sizeof(*o));
-    o->num_cpus = 1;
+    o->num_cpus = RAY_ACTOR_CPUS_DEFAULT;
     o->node = -1;
 }
 
@@ -61,18 +61,20 @@ RAY_API int ray_actor_create(const char *cls, const ray_arg *args, int nargs,
         return ray_err(RAY_EINVAL, "actor name is empty");
     if (opts->max_restarts < -1 || opts->max_restarts > 10000)
         return ray_err(RAY_EINVAL, "max_restarts must be -1 (forever) .. 10000");
+    /* The default: 1 CPU to be placed, none held once it runs. */
+    int place_only = opts->num_cpus == RAY_ACTOR_CPUS_DEFAULT;
     submit_res res;
-    if ((rc = submit_check_resources(opts->num_cpus, opts->num_gpus, opts->resources, opts->node,
-                                     &res)))
+    if ((rc = submit_check_resources(place_only ? 1.0 : opts->num_cpus, opts->num_gpus,
+                                     opts->resources, opts->node, &res)))
         return ray_err(rc, "actor %s: %s", cls, ray_last_error());
     uint64_t h = ray_hash64(cls);
     const reg_entry *e = registry_find(h);
     if (!e || e->kind != REG_ACTOR)
         return ray_err(RAY_ENOFUNC, "actor class '%s' is not registered (RAY_ACTOR(%s, ...) "
                                     "at file scope)", cls, cls);
-    submit_spec sp = {TASK_ACTOR_CREATE, h,           cls,           args,
-                      nargs,             0,           opts->max_restarts,
-                      res.cpu_milli,     res.gpu_milli, res.custom,  0};
+    submit_spec sp = {TASK_ACTOR_CREATE, h,       cls,          args,       nargs, 0,
+                      opts->max_restarts, res.cpu_milli, res.gpu_milli, res.custom, 0,
+                      place_only ? TASK_TF_CPU_PLACE_ONLY : 0};
     uint32_t task, err_src;
     int ready;
     if ((rc = submit_build(&sp, &task, NULL, &ready, &err_src)))
@@ -89,6 +91,8 @@ RAY_API int ray_actor_create(const char *cls, const ray_arg *args, int nargs,
     uint32_t len = 0;
     rc = client_request(MSG_ACTOR_CREATE, m, (uint32_t)(sizeof(*m) + name_len), &rep, sizeof(rep),
                         &len);
+    if (client_building()) /* the service has taken (or disposed of) it */
+        atomic_store(client_building(), 0);
     if (rc) {
         /* The service disposed of the creation task; its message came back. */
         if (len && len < sizeof(rep))
@@ -126,7 +130,7 @@ RAY_API int ray_actor_call(ray_actor actor, const char *method, const ray_arg *a
         return ray_err(RAY_ENOFUNC, "method '%s' is not registered for this actor's class "
                                     "(RAY_METHOD(cls, %s))", method, method);
     submit_spec sp = {TASK_ACTOR_CALL, h, opts->name ? opts->name : method, args, nargs,
-                      opts->num_returns, 0, 0, 0, NULL, id.slot};
+                      opts->num_returns, 0, 0, 0, NULL, id.slot, 0};
     uint32_t t, err_src;
     int ready;
     if ((rc = submit_build(&sp, &t, returns, &ready, &err_src)))
@@ -138,7 +142,7 @@ RAY_API int ray_actor_call(ray_actor actor, const char *method, const ray_arg *a
      * calls: the call still goes through the queue. */
     (void)ready;
     (void)err_src;
-    if (sched_actor_push(sh, a, id.gen, t) == 0) {
+    if (sched_actor_push(sh, a, id.gen, t, client_building()) == 0) {
         ray_evc_signal(&a->calls.evc, 1);
         return 0;
     }
@@ -146,7 +150,7 @@ RAY_API int ray_actor_call(ray_actor actor, const char *method, const ray_arg *a
      * message it died with.  The call was never queued: it is ours. */
     char msg[600];
     actor_death_msg(a, id.gen, msg, sizeof(msg));
-    atomic_store(&k->state, TASK_CANCELLED);
+    atomic_store(&k->state, TASK_TAGGED(TASK_CANCELLED, k->gen));
     submit_fail(t, RAY_EACTOR, msg, 0);
     return 0;
 }

@@ -42,29 +42,23 @@ RAY_API void ray_task_opts_init(ray_task_opts *o)
 
 /* ---- objects */
 
-static int new_object(size_t size, uint32_t state, uint32_t *slot, void **data)
+/* A fresh object of this process, CREATED: listed as held before it gets
+ * its bytes, so a death while they are written lets it go. */
+static int new_object(size_t size, uint32_t *slot, void **data, ray_ref *out)
 {
     if (size >= MAX_OBJECT_BYTES)
         return ray_err(RAY_EINVAL, "object size %zu is not valid", size);
     store *st = cl_store();
-    int rc = store_obj_new(st, state, 1, slot);
+    int rc = store_obj_new(st, STORE_CREATED, 1, slot);
     if (rc)
         return rc;
-    rc = store_obj_alloc(st, *slot, size, data);
-    if (rc) {
-        store_obj_unref(st, *slot);
-        return rc;
-    }
-    return 0;
-}
-
-static void hold_and_return(uint32_t slot, ray_ref *out)
-{
-    store *st = cl_store();
     pthread_mutex_lock(&ray_cl.lock);
-    client_hold_new(slot, st->objs[slot].gen);
+    client_hold_new(*slot, st->objs[*slot].gen);
     pthread_mutex_unlock(&ray_cl.lock);
-    *out = ray_id_ref(store_obj_id(st, slot, ray_cl.node));
+    *out = ray_id_ref(store_obj_id(st, *slot, ray_cl.node));
+    if ((rc = store_obj_alloc(st, *slot, size, data)))
+        client_hold_drop(ray_ref_id(*out));
+    return rc;
 }
 
 RAY_API int ray_put(const void *data, size_t size, ray_ref *out)
@@ -76,12 +70,14 @@ RAY_API int ray_put(const void *data, size_t size, ray_ref *out)
         return ray_err(RAY_EINVAL, "ray_put needs data (or size 0) and an output ref");
     uint32_t slot;
     void *p;
-    if ((rc = new_object(size, STORE_CREATED, &slot, &p)))
+    ray_ref r;
+    if ((rc = new_object(size, &slot, &p, &r)))
         return rc;
+    RAY_FAULT(PUT_COPY);
     if (size)
         memcpy(p, data, size);
     store_obj_seal(cl_store(), slot); /* nobody can watch it yet */
-    hold_and_return(slot, out);
+    *out = r;
     return 0;
 }
 
@@ -95,10 +91,7 @@ RAY_API void *ray_create(size_t size, ray_ref *out)
     }
     uint32_t slot;
     void *p;
-    if (new_object(size, STORE_CREATED, &slot, &p))
-        return NULL;
-    hold_and_return(slot, out);
-    return p;
+    return new_object(size, &slot, &p, out) ? NULL : p;
 }
 
 RAY_API int ray_seal(ray_ref ref)
@@ -266,12 +259,13 @@ static void dispatch(uint32_t t, int ready, uint32_t err_src, int default_class)
     }
     if (ready && default_class) {
         atomic_store_explicit(&k->state, TASK_TAGGED(TASK_QUEUED, k->gen), memory_order_release);
-        sched_ready_push(sh, t);
+        RAY_FAULT(SUBMIT_QUEUED);
+        sched_ready_push(sh, t, client_building());
         return;
     }
     atomic_store_explicit(&k->state, TASK_TAGGED(TASK_WAITING, k->gen), memory_order_release);
     msg_task m = {t, k->gen};
-    client_send(MSG_SUBMIT, &m, sizeof(m));
+    submit_hand_over(MSG_SUBMIT, &m, sizeof(m));
 }
 
 RAY_API int ray_submit(const char *fn, const ray_arg *args, int nargs, const ray_task_opts *opts,
@@ -300,7 +294,7 @@ RAY_API int ray_submit(const char *fn, const ray_arg *args, int nargs, const ray
     submit_spec sp = {TASK_NORMAL,   h,           opts->name ? opts->name : fn,
                       args,          nargs,       opts->num_returns,
                       opts->max_retries, res.cpu_milli, res.gpu_milli,
-                      res.custom,    0};
+                      res.custom,    0, 0};
     uint32_t t, err_src;
     int ready;
     if ((rc = submit_build(&sp, &t, returns, &ready, &err_src)))

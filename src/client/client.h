@@ -52,9 +52,22 @@ typedef struct client {
     /* worker */
     ray_ctx *task;            /* the running task, NULL outside one */
     int auto_release;         /* release refs a task obtained when it returns */
+    uint32_t epoch;           /* tasks started here: a ref released in one task may be
+                                 borrowed again by a later one */
 } client;
 
 extern client ray_cl;
+
+/* The thread whose unfinished work the node service finishes if this
+ * process dies: a worker's main thread (a driver's death ends the job;
+ * other threads a task starts are not tracked). */
+extern __thread int client_tracked;
+/* Where this process says which task it is building (sched_task_new), or
+ * NULL when the calling thread is not tracked. */
+static inline _Atomic uint64_t *client_building(void)
+{
+    return client_tracked ? &ray_cl.me->building : NULL;
+}
 
 static inline sched *cl_sched(void) { return &ray_cl.sh; }
 static inline store *cl_store(void) { return &ray_cl.sh.st; }
@@ -79,6 +92,7 @@ void client_hold_new(uint32_t slot, uint32_t gen);    /* a fresh ref (count 1) *
 int client_hold_acquire(uint32_t slot, uint32_t gen); /* take one if not held */
 int client_hold_held(uint32_t slot, uint32_t gen);    /* held here; no lock needed */
 int client_hold_release(ray_id id);                   /* ray_release */
+int client_hold_drop(ray_id id); /* the same for an object nobody else can wait for */
 /* Drops the refs taken in task frame `frame` (the stack depth of a task,
  * when it returns; tasks run in place nest inside their waiter's). */
 void client_hold_release_frame(uint32_t frame);
@@ -122,12 +136,18 @@ typedef struct submit_spec {
     uint32_t cpu_milli, gpu_milli;
     const char *resources;
     uint32_t actor;
+    uint32_t flags; /* TASK_TF_* */
 } submit_spec;
 int submit_build(const submit_spec *sp, uint32_t *task, ray_ref *returns, int *ready,
                  uint32_t *err_src);
 /* Fails the outputs of a built task that will not run, with (code, msg)
  * or argument err_src's error, and frees it. */
 void submit_fail(uint32_t t, int code, const char *msg, uint32_t err_src);
+/* Lets go of a built task that was never handed on, and frees it. */
+void submit_dispose(uint32_t t);
+/* Hands a built task to the node service with a message (MSG_SUBMIT,
+ * MSG_ACTOR_CREATE): once committed it is no longer ours to let go. */
+void submit_hand_over(uint16_t type, const void *msg, uint32_t len);
 /* What every submission checks: name, arguments, room for the returns. */
 int submit_check_call(const char *what, const void *name, const ray_arg *args, int nargs,
                       int nret, const void *returns);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 client ray_cl = {.sock = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
+__thread int client_tracked;
 static pthread_mutex_t req_lock = PTHREAD_MUTEX_INITIALIZER;
 static int atexit_done;
 
@@ -324,6 +325,18 @@ static int embedded_start(void)
     return rc;
 }
 
+/* A worker's main thread says what it is in the middle of, so that the
+ * node service can finish it if the worker dies there; the fault points
+ * of RAY_MPI_FAULT are armed here too (only workers stop at them). */
+static void track_main_thread(void)
+{
+    client_tracked = 1;
+    ray_cl.sh.st.freeing = &ray_cl.me->freeing;
+    ray_cl.sh.st.freeing_tid = ray_gettid();
+    if (ray_fault_arm(ray_cl.cfg.fault, ray_cl.sh.r->fault_hits, &ray_cl.me->fault_at))
+        ray_warn("client", "%s", ray_last_error());
+}
+
 static void at_exit(void)
 {
     if (ray_cl.initialized && ray_cl.role == ROLE_DRIVER)
@@ -360,6 +373,7 @@ RAY_API int ray_init(int *argc, char ***argv)
         ray_env_unset("RAY_MPI_SLOT");
         ray_cl.role = ROLE_WORKER;
         ray_cl.initialized = 1;
+        track_main_thread();
         worker_main();
     }
     if (role && !strcmp(role, "driver")) {

@@ -22,7 +22,9 @@
 #define HOLD_FRAME(h) ((uint32_t)((h) >> 24) & 0x7fu)
 #define HOLD_POS(h) ((uint32_t)(h)&0xffffffu) /* list index + 1; 0: not listed */
 /* Released by this process: its ref is dead here, though the object may
- * live on (a task still holds it); kept until the slot is reused. */
+ * live on (a task still holds it); kept until the slot is reused.  The
+ * position field then holds the task epoch it was released in: a worker's
+ * later task may borrow the same ref again. */
 #define HOLD_RELEASED (1ull << 31)
 #define HOLD_IS_HELD(h, gen) (HOLD_GEN(h) == (gen) && !((h)&HOLD_RELEASED))
 
@@ -90,8 +92,10 @@ int client_hold_held(uint32_t slot, uint32_t gen)
 int client_hold_acquire(uint32_t slot, uint32_t gen)
 {
     uint64_t h = hold_get(slot);
-    if (HOLD_GEN(h) == gen)
-        return (h & HOLD_RELEASED) ? ray_err(RAY_EINVAL, "released by this process") : 0;
+    if (HOLD_GEN(h) == gen && !(h & HOLD_RELEASED))
+        return 0;
+    if (HOLD_GEN(h) == gen && HOLD_POS(h) == (ray_cl.epoch & 0xffffffu))
+        return ray_err(RAY_EINVAL, "released by this process");
     if (!store_obj_ref_live(cl_store(), slot, gen))
         return ray_err(RAY_EINVAL, "released (its object is freed)");
     client_hold_new(slot, gen);
@@ -117,35 +121,51 @@ int client_lookup(ray_ref ref, ray_id *id, store_obj **o)
     return *o ? 0 : RAY_EINVAL;
 }
 
-/* Caller holds ray_cl.lock; the unref happens after it is dropped. */
-static void forget(uint32_t slot)
+/* Caller holds ray_cl.lock: forgets the hold and drops its count right
+ * after (a death between the two leaks one reference, never drops it
+ * twice); 1 if that was the object's last reference (the caller frees it,
+ * after the lock). */
+static int forget(uint32_t slot)
 {
+    RAY_FAULT(RELEASE);
     uint64_t h = hold_get(slot);
-    hold_set(slot, HOLD(HOLD_GEN(h), 0, 0) | HOLD_RELEASED);
+    hold_set(slot, HOLD(HOLD_GEN(h), 0, ray_cl.epoch & 0xffffffu) | HOLD_RELEASED);
     list_remove(HOLD_POS(h));
+    return store_obj_unref_last(cl_store(), slot);
+}
+
+static int not_held(ray_id id)
+{
+    char buf[64];
+    ray_id_format(id, buf, sizeof(buf));
+    return ray_err(RAY_EINVAL, "ref %s is not held by this process (released twice?)", buf);
 }
 
 int client_hold_release(ray_id id)
 {
-    pthread_mutex_lock(&ray_cl.lock);
-    if (!HOLD_IS_HELD(hold_get(id.slot), id.gen)) {
-        pthread_mutex_unlock(&ray_cl.lock);
-        char buf[64];
-        ray_id_format(id, buf, sizeof(buf));
-        return ray_err(RAY_EINVAL, "ref %s is not held by this process (released twice?)",
-                       buf);
-    }
-    forget(id.slot);
-    pthread_mutex_unlock(&ray_cl.lock);
-    store_obj *o = store_obj_at(cl_store(), id.slot);
-    if (STORE_STATE(atomic_load(&o->state)) == STORE_CREATED && o->creator == ray_cl.slot) {
+    store *st = cl_store();
+    store_obj *o = store_obj_at(st, id.slot);
+    if (client_hold_held(id.slot, id.gen) && STORE_STATE(atomic_load(&o->state)) == STORE_CREATED &&
+        o->creator == ray_cl.slot) {
         /* Released before ray_seal: it will never be sealed, so whoever
          * waits for it (a task it was passed to) gets an error, not a hang. */
         static const char msg[] = "its creator released it before ray_seal";
-        client_notify(&id.slot, store_obj_fail(cl_store(), id.slot, RAY_EINVAL, msg,
-                                               sizeof(msg) - 1));
+        client_notify(&id.slot, store_obj_fail(st, id.slot, RAY_EINVAL, msg, sizeof(msg) - 1));
     }
-    store_obj_unref(cl_store(), id.slot);
+    return client_hold_drop(id);
+}
+
+int client_hold_drop(ray_id id)
+{
+    pthread_mutex_lock(&ray_cl.lock);
+    if (!HOLD_IS_HELD(hold_get(id.slot), id.gen)) {
+        pthread_mutex_unlock(&ray_cl.lock);
+        return not_held(id);
+    }
+    int last = forget(id.slot);
+    pthread_mutex_unlock(&ray_cl.lock);
+    if (last)
+        store_obj_free(cl_store(), id.slot);
     return 0;
 }
 
@@ -164,10 +184,11 @@ void client_hold_release_frame(uint32_t frame)
             i++;
             continue;
         }
-        forget(h.slot); /* moves the last entry into i: look at i again */
-        pthread_mutex_unlock(&ray_cl.lock);
-        store_obj_unref(cl_store(), h.slot);
-        pthread_mutex_lock(&ray_cl.lock);
+        if (forget(h.slot)) { /* it moved the last entry into i: look at i again */
+            pthread_mutex_unlock(&ray_cl.lock);
+            store_obj_free(cl_store(), h.slot);
+            pthread_mutex_lock(&ray_cl.lock);
+        }
     }
     pthread_mutex_unlock(&ray_cl.lock);
 }

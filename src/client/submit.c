@@ -49,8 +49,11 @@ static int check_args(const ray_arg *args, int nargs, arg_info *info, uint64_t *
     return 0;
 }
 
-static void write_args(const submit_spec *sp, const arg_info *info, uint8_t *b, uint64_t pos,
-                       int *ready, uint32_t *err_src)
+/* Writes the argument records and holds each ref (one more reference):
+ * k->nargs counts the arguments held so far, so a task whose builder dies
+ * half way is let go of exactly (sched_task_release). */
+static void write_args(const submit_spec *sp, const arg_info *info, sched_task *k, uint8_t *b,
+                       uint64_t pos, int *ready, uint32_t *err_src)
 {
     store *st = cl_store();
     for (int i = 0; i < sp->nargs; i++) {
@@ -62,22 +65,69 @@ static void write_args(const submit_spec *sp, const arg_info *info, uint8_t *b, 
             if (a->size)
                 memcpy(b + pos + sizeof(rec), a->data, a->size);
             pos += sizeof(rec) + RAY_ALIGN_UP((uint64_t)a->size, 8);
-            continue;
+        } else {
+            rec.len = sizeof(ray_id);
+            memcpy(b + pos, &rec, sizeof(rec));
+            ray_id id = store_obj_id(st, info[i].slot, ray_cl.node);
+            memcpy(b + pos + sizeof(rec), &id, sizeof(id));
+            pos += sizeof(rec) + sizeof(ray_id);
+            store_obj_ref(st, info[i].slot); /* the task holds it until it ends */
+            uint32_t s = atomic_load_explicit(&st->objs[info[i].slot].state, memory_order_acquire);
+            if (!STORE_IS_READY(s))
+                *ready = 0;
+            else if (STORE_STATE(s) == STORE_ERROR && !*err_src)
+                *err_src = info[i].slot;
         }
-        rec.len = sizeof(ray_id);
-        memcpy(b + pos, &rec, sizeof(rec));
-        ray_id id = store_obj_id(st, info[i].slot, ray_cl.node);
-        memcpy(b + pos + sizeof(rec), &id, sizeof(id));
-        pos += sizeof(rec) + sizeof(ray_id);
-        store_obj_ref(st, info[i].slot); /* the task holds it until it ends */
-        uint32_t s = atomic_load_explicit(&st->objs[info[i].slot].state, memory_order_acquire);
-        if (!STORE_IS_READY(s))
-            *ready = 0;
-        else if (STORE_STATE(s) == STORE_ERROR && !*err_src)
-            *err_src = info[i].slot;
+        atomic_signal_fence(memory_order_seq_cst); /* held before counted */
+        k->nargs = (uint16_t)(i + 1);
+        if (i == 0)
+            RAY_FAULT(SUBMIT_ARGS);
     }
     if (sp->resources && *sp->resources)
         memcpy(b + pos, sp->resources, strlen(sp->resources));
+}
+
+/* The body: in the slot, or in an object of its own (k->body_obj names it
+ * before it has bytes, so a death here lets it go). */
+static int build_body(sched_task *k, uint64_t body, uint8_t **b)
+{
+    store *st = cl_store();
+    k->body_len = (uint32_t)body;
+    *b = k->body;
+    if (body <= SCHED_BODY_INLINE)
+        return 0;
+    uint32_t obj;
+    void *p;
+    int rc = store_obj_new(st, STORE_SEALED, 1, &obj);
+    if (rc)
+        return rc;
+    k->body_obj = obj;
+    if ((rc = store_obj_alloc(st, obj, body, &p)))
+        return rc;
+    *b = p;
+    return 0;
+}
+
+/* The outputs: each PENDING with two holders, the caller (listed as its
+ * hold at once) and the producer (counted in k->nret). */
+static int build_outputs(sched_task *k, uint32_t t, int nret, sched_out *outs, ray_ref *returns)
+{
+    store *st = cl_store();
+    int rc = 0;
+    pthread_mutex_lock(&ray_cl.lock);
+    for (int i = 0; i < nret && !rc; i++) {
+        uint32_t o;
+        if ((rc = store_obj_new(st, STORE_PENDING, 2, &o)))
+            break;
+        st->objs[o].task = t;
+        outs[i] = (sched_out){o, st->objs[o].gen};
+        client_hold_new(o, outs[i].gen);
+        atomic_signal_fence(memory_order_seq_cst);
+        k->nret = (uint16_t)(i + 1);
+        returns[i] = ray_id_ref(store_obj_id(st, o, ray_cl.node));
+    }
+    pthread_mutex_unlock(&ray_cl.lock);
+    return rc;
 }
 
 int submit_build(const submit_spec *sp, uint32_t *task, ray_ref *returns, int *ready,
@@ -93,70 +143,53 @@ int submit_build(const submit_spec *sp, uint32_t *task, ray_ref *returns, int *r
     if (!rc && body > UINT32_MAX)
         rc = ray_err(RAY_EINVAL, "task arguments total %llu bytes; pass big data by ref",
                      (unsigned long long)body);
-    store *st = cl_store();
     sched *sh = cl_sched();
-    uint32_t t = 0, body_obj = 0;
-    int nout = 0;
+    uint32_t t = 0;
     if (!rc)
-        rc = sched_task_new(sh, &t);
-    sched_task *k = t ? sched_task_at(sh, t) : NULL;
-    uint8_t *b = k ? k->body : NULL;
-    if (!rc && body > SCHED_BODY_INLINE) {
-        void *p;
-        rc = store_obj_new(st, STORE_SEALED, 1, &body_obj);
-        if (!rc && (rc = store_obj_alloc(st, body_obj, body, &p))) {
-            store_obj_unref(st, body_obj);
-            body_obj = 0;
-        }
-        if (!rc)
-            b = p;
-    }
-    sched_out *outs = (sched_out *)b;
-    for (; !rc && nout < sp->nret; nout++) {
-        uint32_t o;
-        if ((rc = store_obj_new(st, STORE_PENDING, 2, &o)))
-            break;
-        st->objs[o].task = t;
-        outs[nout] = (sched_out){o, st->objs[o].gen};
-    }
-    if (rc) { /* undo in reverse: outputs, body, slot */
-        for (int i = 0; i < nout; i++) {
-            store_obj_unref(st, outs[i].slot);
-            store_obj_unref(st, outs[i].slot);
-        }
-        if (body_obj)
-            store_obj_unref(st, body_obj);
-        if (t)
-            sched_task_free(sh, t);
+        rc = sched_task_new(sh, &t, client_building());
+    if (rc)
         goto out;
-    }
+    sched_task *k = sched_task_at(sh, t);
+    uint8_t *b;
+    if ((rc = build_body(k, body, &b)))
+        goto undo;
+    RAY_FAULT(SUBMIT_NEW);
+    if ((rc = build_outputs(k, t, sp->nret, (sched_out *)b, returns)))
+        goto undo;
+    RAY_FAULT(SUBMIT_OUTPUTS);
     *ready = 1;
     *err_src = 0;
-    write_args(sp, info, b, (uint64_t)sp->nret * sizeof(sched_out), ready, err_src);
+    write_args(sp, info, k, b, (uint64_t)sp->nret * sizeof(sched_out), ready, err_src);
     k->fn = sp->fn;
-    k->kind = (uint16_t)sp->kind;
-    k->nargs = (uint16_t)sp->nargs;
-    k->nret = (uint16_t)sp->nret;
+    k->kind = (uint8_t)sp->kind;
+    k->flags = (uint8_t)sp->flags;
     k->retries_left = (int16_t)sp->max_retries;
     k->submitter = (uint16_t)ray_cl.slot;
     k->res_len = (uint16_t)res_len;
-    k->body_len = (uint32_t)body;
-    k->body_obj = body_obj;
     k->cpu_milli = sp->cpu_milli;
     k->gpu_milli = sp->gpu_milli;
     k->actor = sp->actor;
     snprintf(k->name, sizeof(k->name), "%s", sp->name ? sp->name : "");
-    pthread_mutex_lock(&ray_cl.lock);
-    for (int i = 0; i < sp->nret; i++) {
-        client_hold_new(outs[i].slot, outs[i].gen);
-        returns[i] = ray_id_ref(store_obj_id(st, outs[i].slot, ray_cl.node));
-    }
-    pthread_mutex_unlock(&ray_cl.lock);
     *task = t;
+    goto out;
+undo: /* the outputs made so far, then what the task holds, then its slot */
+    for (uint32_t i = 0; i < k->nret; i++)
+        client_hold_release(ray_ref_id(returns[i]));
+    submit_dispose(t);
 out:
     if (info != small)
         free(info);
     return rc;
+}
+
+void submit_dispose(uint32_t t)
+{
+    sched *sh = cl_sched();
+    sched_task_release(sh, t);
+    _Atomic uint64_t *b = client_building();
+    if (b) /* before the slot is free: a death between leaks it, no more */
+        atomic_store(b, 0);
+    sched_task_free(sh, t);
 }
 
 void submit_fail(uint32_t t, int code, const char *msg, uint32_t err_src)
@@ -165,7 +198,15 @@ void submit_fail(uint32_t t, int code, const char *msg, uint32_t err_src)
     uint32_t notify[SCHED_MAX_RETURNS];
     int n = sched_task_fail(sh, sched_task_at(sh, t), code, msg, err_src, notify);
     client_notify(notify, n);
-    sched_task_dispose(sh, t);
+    submit_dispose(t);
+}
+
+void submit_hand_over(uint16_t type, const void *msg, uint32_t len)
+{
+    client_send(type, msg, len);
+    _Atomic uint64_t *b = client_building();
+    if (b) /* committed: the node service has it (it clears this too) */
+        atomic_store(b, 0);
 }
 
 int submit_check_call(const char *what, const void *name, const ray_arg *args, int nargs,

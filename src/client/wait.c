@@ -124,6 +124,8 @@ int client_wait(const uint32_t *slots, const uint32_t *gens, int n, int need,
             if ((rc = register_wait(slots, gens, n, seen)))
                 break;
             registered = 1;
+            if (blocked)
+                RAY_FAULT(BLOCKED);
             continue;
         }
         uint64_t now = ray_now_ns();

@@ -135,12 +135,15 @@ RAY_API int ray_ctx_cancelled(const ray_ctx *ctx)
     return !!(atomic_load(&ctx->t->state) & TASK_F_CANCEL);
 }
 
-/* Seals (or fails) every output, then lets go of the task. */
+/* Seals (or fails) every output, then tells the service of those it
+ * watches.  SEALING first: if this process dies half way, the service
+ * seals the rest instead of running the task again. */
 static void finish(ray_ctx *ctx, int rc, const char *fn_name)
 {
     store *st = cl_store();
     uint32_t watched[SCHED_MAX_RETURNS];
     int n = 0;
+    RAY_FAULT(RETURNED);
     if (rc != RAY_OK || ctx->failed) {
         char buf[4200];
         const char *msg = ctx->fail_msg;
@@ -151,11 +154,16 @@ static void finish(ray_ctx *ctx, int rc, const char *fn_name)
         }
         n = sched_task_fail(cl_sched(), ctx->t, RAY_ETASK, msg, 0, watched);
     } else {
-        for (uint32_t i = 0; i < ctx->nret; i++)
+        atomic_fetch_or(&ctx->t->state, TASK_F_SEALING);
+        for (uint32_t i = 0; i < ctx->nret; i++) {
             if (store_obj_seal(st, ctx->outs[i].slot))
                 watched[n++] = ctx->outs[i].slot;
+            if (i == 0)
+                RAY_FAULT(SEALING);
+        }
     }
     free(ctx->fail_msg);
+    RAY_FAULT(SEALED);
     client_notify(watched, n);
 }
 
@@ -243,6 +251,8 @@ int worker_run_task(uint32_t t)
     const reg_entry *e = NULL;
     ray_ctx *outer = ray_cl.task;
     ray_cl.task = &ctx; /* a wait for arguments lends the CPU like ray_get */
+    ray_cl.epoch++;
+    RAY_FAULT(CLAIMED);
     int rc = resolve_args(k, &ctx.outs, &ta, &err_src);
     if (!rc && !err_src) {
         e = registry_find(k->fn);
@@ -328,6 +338,7 @@ int worker_run_inline(uint32_t obj, uint32_t gen)
         stack_pop();
         return 0;
     }
+    RAY_FAULT(INLINE);
     worker_run_task(t);
     return 1;
 }
@@ -510,6 +521,7 @@ static void pool_loop(void)
         look_stop(); /* busy now: whoever pushes more must wake someone */
         if (!n)
             continue;
+        RAY_FAULT(BATCH_TAKEN);
         /* More waiting and nobody else looking: wake one more worker. */
         atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load(&r->ready.len) && atomic_load(&r->lookers) <= 0)
@@ -680,8 +692,10 @@ static void actor_loop(void)
                 actor_fail_calls(a, &me->batch[batch_pos], me->batch_n - batch_pos);
                 break;
             }
-            if (claim(me->batch[batch_pos]))
+            if (claim(me->batch[batch_pos])) {
+                RAY_FAULT(ACTOR_CALL);
                 worker_run_task(me->batch[batch_pos].slot);
+            }
             me->batch[batch_pos] = (sched_out){0, 0};
         }
         me->batch_n = 0;

@@ -109,6 +109,12 @@ int ray_log_parse_level(const char *s);
     X(SHUTDOWN_TIMEOUT_S, shutdown_timeout_s, DOUBLE, "5",                    \
       "seconds workers and actors get to finish (fini) at shutdown before "   \
       "they are killed")                                                      \
+    X(PENDING_WARN_S, pending_warn_s, DOUBLE, "10",                           \
+      "seconds a task or actor may wait for resources before a warning "      \
+      "names what it needs and what holds them (0: never)")                   \
+    X(FAULT, fault, STRING, "",                                               \
+      "developer builds: make workers _exit at named points, "                \
+      "\"point[:probability[:max_hits]],...\" (see HACKING.md)")              \
     X(TMPDIR, tmpdir, STRING, "",                                             \
       "where the per-job directory is made (default: $TMPDIR, else /tmp)")    \
     X(LOG, log, STRING, "warn", "log level: error, warn, info, debug, trace")
@@ -151,6 +157,63 @@ void ray_env_unset(const char *name);
 #define RAY_ENV_ROLE "RAY_MPI_ROLE"          /* driver | worker */
 #define RAY_ENV_FD "RAY_MPI_FD"              /* inherited socket to the node service */
 #define RAY_ENV_PARENT "RAY_MPI_PARENT_PID"  /* node service pid, for death checks */
+
+/* ------------------------------------------------------- fault injection */
+
+/*
+ * Named points inside the runtime where a worker can be made to _exit, so
+ * that tests reach each window of the death path at will (RAY_MPI_FAULT,
+ * builds configured with --enable-fault-injection; compiled out otherwise).
+ * X(ID, "name", where)
+ */
+#define RAY_FAULT_POINTS(X)                                                   \
+    X(SUBMIT_NEW, "submit-new", "a task slot taken, nothing else built")      \
+    X(SUBMIT_OUTPUTS, "submit-outputs", "outputs made, arguments not yet held") \
+    X(SUBMIT_ARGS, "submit-args", "the first argument held, not the rest")   \
+    X(SUBMIT_QUEUED, "submit-queued", "the task marked queued, not yet pushed") \
+    X(PUSH_LOCKED, "push-locked", "inside a queue's lock, the task linked")  \
+    X(POP_LOCKED, "pop-locked", "inside a queue's lock, tasks unlinked")     \
+    X(PUSH_FRONT_LOCKED, "push-front-locked", "inside a queue's lock, a batch put back") \
+    X(BATCH_TAKEN, "batch-taken", "tasks taken from a queue, none claimed")  \
+    X(CLAIMED, "claimed", "a task claimed, its arguments not yet resolved") \
+    X(RETURNED, "returned", "the function returned, no output sealed")      \
+    X(SEALING, "sealing", "the first output sealed, not the others")        \
+    X(SEALED, "sealed", "every output sealed, the service not yet told")    \
+    X(FAILING, "failing", "the first output failed, not the others")        \
+    X(FINISHING, "finishing", "the task letting go of its holds")           \
+    X(FREEING, "freeing", "an object's bytes freed, its slot not yet")      \
+    X(BLOCKED, "blocked", "asleep in a nested ray_get, its CPU lent")       \
+    X(INLINE, "inline", "a queued producer claimed to run in place")        \
+    X(PUT_COPY, "put-copy", "ray_put's object made, the bytes not copied")  \
+    X(RELEASE, "release", "a ref about to be let go, still listed")     \
+    X(STORE_LOCKED, "store-locked", "inside the store's lock, a block taken") \
+    X(ACTOR_CALL, "actor-call", "an actor call claimed, not yet run")
+
+enum {
+#define RAY__FAULT_ENUM(id, name, where) RAY_FAULT_##id,
+    RAY_FAULT_POINTS(RAY__FAULT_ENUM)
+#undef RAY__FAULT_ENUM
+    RAY_FAULT_COUNT
+};
+#define RAY_FAULT_EXIT 86 /* the exit status of a process a fault point ended */
+const char *ray_fault_name(int point);
+#ifdef RAY_FAULT_INJECTION
+extern int ray_fault_armed;
+void ray_fault_hit(int point);
+#define RAY_FAULT(id)                                                         \
+    do {                                                                      \
+        if (RAY_UNLIKELY(ray_fault_armed))                                    \
+            ray_fault_hit(RAY_FAULT_##id);                                    \
+    } while (0)
+#else
+#define RAY_FAULT(id) ((void)0)
+#endif
+/* Arms the points of spec ("point[:probability[:max_hits]],...") in this
+ * process; hits are counted node-wide in hits[] (shared memory), and a
+ * process that stops at one writes the point's number + 1 to *where
+ * first.  With hits NULL the spec is only checked.  RAY_EINVAL names a bad
+ * entry. */
+int ray_fault_arm(const char *spec, _Atomic uint32_t *hits, _Atomic uint32_t *where);
 
 /* ---------------------------------------------------------------------- ids */
 
@@ -269,6 +332,11 @@ int ray_shlock_break(ray_shlock *l, uint32_t tid);
 /* Returns the owner's tid if the lock is held by a thread that no longer
  * exists (its process died inside the critical section), else 0. */
 uint32_t ray_shlock_dead_owner(ray_shlock *l);
+/* For the node service: `dead` says whether a thread is gone (its own
+ * children count once they exited, reaped or not), `repair` is called by a
+ * lock wait that finds the holder dead and must leave the lock free (the
+ * service never waits for a lock nobody will free). */
+void ray_shlock_hooks(int (*dead)(uint32_t tid), void (*repair)(ray_shlock *l, uint32_t tid));
 
 /*
  * An event count: sleepers announce themselves, read the sequence, re-check

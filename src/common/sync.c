@@ -55,6 +55,26 @@ void ray_futex_wake(_Atomic uint32_t *word, int n)
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
+/* The node service's view of dead owners (it reaps the workers, so it also
+ * sees a dead process that is not reaped yet), and its repair: set once. */
+static int (*owner_dead_hook)(uint32_t tid);
+static void (*owner_repair_hook)(ray_shlock *l, uint32_t tid);
+
+void ray_shlock_hooks(int (*dead)(uint32_t tid), void (*repair)(ray_shlock *l, uint32_t tid))
+{
+    owner_dead_hook = dead;
+    owner_repair_hook = repair;
+}
+
+static int tid_dead(uint32_t tid)
+{
+    if (owner_dead_hook)
+        return owner_dead_hook(tid);
+    /* kill(tid, 0) finds any live thread with that id (it addresses the
+     * thread group containing it); ESRCH means it is gone. */
+    return kill((pid_t)tid, 0) != 0 && errno == ESRCH;
+}
+
 void ray_shlock_lock_slow(ray_shlock *l, uint32_t tid)
 {
     for (int spin = 0;; spin++) {
@@ -71,11 +91,19 @@ void ray_shlock_lock_slow(ray_shlock *l, uint32_t tid)
         /* Sleep: announce, re-check, wait on the sequence word.  A bounded
          * wait so that a lock broken by the node service (owner died) is
          * noticed even if its wake was lost to a dead process. */
+        uint32_t owner = atomic_load(&l->owner);
+        if (owner && owner_repair_hook && ray_shlock_dead_owner(l) == owner) {
+            /* Only the node service repairs: it must never wait for a lock
+             * whose holder died (nobody else would free it). */
+            owner_repair_hook(l, owner);
+            continue;
+        }
         atomic_fetch_add(&l->waiters, 1);
         uint32_t seq = atomic_load(&l->seq);
         atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load(&l->owner) != 0)
-            ray_futex_wait(&l->seq, seq, ray_now_ns() + 100000000ULL);
+            ray_futex_wait(&l->seq, seq,
+                           ray_now_ns() + (owner_repair_hook ? 1000000ULL : 100000000ULL));
         atomic_fetch_sub(&l->waiters, 1);
     }
 }
@@ -93,11 +121,7 @@ int ray_shlock_break(ray_shlock *l, uint32_t tid)
 uint32_t ray_shlock_dead_owner(ray_shlock *l)
 {
     uint32_t tid = atomic_load(&l->owner);
-    if (!tid)
-        return 0;
-    /* kill(tid, 0) finds any live thread with that id (it addresses the
-     * thread group containing it); ESRCH means it is gone. */
-    if (kill((pid_t)tid, 0) == 0 || errno != ESRCH)
+    if (!tid || !tid_dead(tid))
         return 0;
     return atomic_load(&l->owner) == tid ? tid : 0;
 }

@@ -91,9 +91,7 @@ void svc_actor_place(sched_service *svc, uint32_t a)
     uint32_t slot;
     ac->worker = 0;
     if (!svc_acquire(svc, &g, ac->cpu_milli, ac->gpu_milli, res, res_len)) {
-        pend *p = ray_vec_push(&svc->actors_waiting);
-        if (p)
-            *p = (pend){a, ac->gen};
+        svc_pend_push(&svc->actors_waiting, a, ac->gen);
         return;
     }
     if (svc_spawn(svc, CLIENT_ACTOR, a, &slot)) {
@@ -113,8 +111,12 @@ void svc_try_actors(sched_service *svc)
     ray_vec_init(&svc->actors_waiting, sizeof(pend));
     for (size_t i = 0; i < todo.len; i++) {
         pend p = RAY_VEC_AT(&todo, pend, i);
-        if (svc_actor(svc, p.slot)->gen == p.gen)
-            svc_actor_place(svc, p.slot);
+        if (svc_actor(svc, p.slot)->gen != p.gen)
+            continue;
+        size_t before = svc->actors_waiting.len;
+        svc_actor_place(svc, p.slot);
+        if (svc->actors_waiting.len > before) /* still waiting: since when it first did */
+            RAY_VEC_AT(&svc->actors_waiting, pend, before) = p;
     }
     ray_vec_free(&todo);
 }
@@ -134,6 +136,7 @@ void svc_on_actor_create(sched_service *svc, uint32_t from, const msg_actor_crea
         svc_reply(svc, from, 0, RAY_EPROTO, NULL, 0);
         return;
     }
+    svc_handed(svc, from, m->slot, m->gen);
     if (!creation_task_ok(svc, m->slot, m->gen)) {
         svc_reply(svc, from, m->req, RAY_EPROTO, NULL, 0);
         return;
@@ -176,6 +179,7 @@ void svc_on_actor_create(sched_service *svc, uint32_t from, const msg_actor_crea
     ac->err_obj = 0;
     ac->cpu_milli = k->cpu_milli;
     ac->gpu_milli = k->gpu_milli;
+    ac->cpu_place_only = !!(k->flags & TASK_TF_CPU_PLACE_ONLY);
     atomic_store(&ac->fini_done, 0);
     memset(ac->name, 0, sizeof(ac->name));
     memcpy(ac->name, m->name, m->name_len);
@@ -237,6 +241,8 @@ void svc_on_actor_started(sched_service *svc, uint32_t from, const msg_actor_sta
         if ((s == ACTOR_PENDING || s == ACTOR_RESTARTING) &&
             atomic_compare_exchange_strong(&ac->state, &s, ACTOR_ALIVE))
             atomic_fetch_add(&svc->sh.r->actors_alive, 1);
+        if (ac->cpu_place_only) /* placed and started: it holds no CPU from now on */
+            svc_release_cpu(svc, c);
         return;
     }
     char msg[1100];

@@ -123,7 +123,7 @@ void svc_deps_ready(sched_service *svc, uint32_t t)
     if (k->cpu_milli == 1000 && k->gpu_milli == 0 && k->res_len == 0) {
         if (take_from_waiting(svc, t, TASK_QUEUED)) {
             svc->owned[t] = 0;
-            sched_ready_push(sh, t);
+            sched_ready_push(sh, t, NULL);
         }
         return;
     }
@@ -146,9 +146,7 @@ void svc_deps_ready(sched_service *svc, uint32_t t)
             svc_task_fail(svc, t, RAY_EINFEASIBLE, msg, 0);
         return;
     }
-    pend *p = ray_vec_push(&svc->shaped);
-    if (p)
-        *p = (pend){t, k->gen};
+    svc_pend_push(&svc->shaped, t, k->gen);
     svc_schedule_pending(svc);
 }
 
@@ -275,4 +273,76 @@ void svc_on_done(sched_service *svc, uint32_t from)
     c->task = 0;
     svc_release(svc, c);
     svc_schedule_pending(svc);
+}
+
+void svc_pend_push(ray_vec *v, uint32_t slot, uint32_t gen)
+{
+    pend *p = ray_vec_push(v);
+    if (p)
+        *p = (pend){slot, gen, ray_now_ns(), 0};
+}
+
+/* Warns about p, which waits for (cpu, gpu, res), if it has waited too long. */
+static void warn_if_long(sched_service *svc, pend *p, const char *what, const char *name,
+                         uint32_t cpu, uint32_t gpu, const char *res, int res_len)
+{
+    uint64_t limit = (uint64_t)(svc->cfg.pending_warn_s * 1e9);
+    if (p->warned || !limit || ray_now_ns() - p->since_ns < limit)
+        return;
+    char need[200], held[600];
+    svc_describe_need(cpu, gpu, res, res_len, need, sizeof(need));
+    svc_describe_holders(svc, held, sizeof(held));
+    ray_warn("sched", "%s %s waits for %s; %s", what, name, need, held);
+    p->warned = 1;
+}
+
+/* Ready tasks that no pool worker can take: every CPU is held by others. */
+static void warn_if_starved(sched_service *svc)
+{
+    sched_region *r = svc->sh.r;
+    uint32_t queued = atomic_load(&r->ready.len);
+    int32_t pool_cpu = 0;
+    FOR_LIVE(svc, i)
+    if (svc->cl[i].kind == CLIENT_POOL)
+        pool_cpu += atomic_load(&sched_client_at(&svc->sh, i)->cpu_held);
+    if (!queued || pool_cpu > 0 || atomic_load(&r->cpu_avail) >= 1000) {
+        svc->starved_ns = 0;
+        return;
+    }
+    uint64_t now = ray_now_ns(), limit = (uint64_t)(svc->cfg.pending_warn_s * 1e9);
+    if (!svc->starved_ns)
+        svc->starved_ns = now;
+    else if (limit && now - svc->starved_ns >= limit && svc->starved_ns != UINT64_MAX) {
+        char held[600];
+        svc_describe_holders(svc, held, sizeof(held));
+        ray_warn("sched", "%u tasks wait for 1 CPU; %s", queued, held);
+        svc->starved_ns = UINT64_MAX; /* once, until they run again */
+    }
+}
+
+void svc_pending_warn(sched_service *svc)
+{
+    sched *sh = &svc->sh;
+    for (size_t i = 0; i < svc->shaped.len; i++) {
+        pend *p = &RAY_VEC_AT(&svc->shaped, pend, i);
+        if (!svc_task_valid(svc, p->slot, p->gen))
+            continue;
+        sched_task *k = &sh->tasks[p->slot];
+        int res_len;
+        const char *res = sched_task_res(sh, k, &res_len);
+        warn_if_long(svc, p, "task", k->name, k->cpu_milli, k->gpu_milli, res, res_len);
+    }
+    for (size_t i = 0; i < svc->actors_waiting.len; i++) {
+        pend *p = &RAY_VEC_AT(&svc->actors_waiting, pend, i);
+        sched_actor *ac = svc_actor(svc, p->slot);
+        if (ac->gen != p->gen ||
+            !svc_task_valid(svc, ac->create_task, sh->tasks[ac->create_task].gen))
+            continue;
+        sched_task *k = &sh->tasks[ac->create_task];
+        int res_len;
+        const char *res = sched_task_res(sh, k, &res_len);
+        warn_if_long(svc, p, "actor", ac->name[0] ? ac->name : k->name, ac->cpu_milli,
+                     ac->gpu_milli, res, res_len);
+    }
+    warn_if_starved(svc);
 }

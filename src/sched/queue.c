@@ -32,6 +32,17 @@ static void link_back(sched *s, sched_queue *q, uint32_t t)
                           memory_order_release);
 }
 
+/* Links t at the back and, in the same critical section, says the task
+ * is no longer being built (*building): a death inside the lock is sorted
+ * out by the node service with the lock still held (recovery.c). */
+static void link_built(sched *s, sched_queue *q, uint32_t t, _Atomic uint64_t *building)
+{
+    link_back(s, q, t);
+    RAY_FAULT(PUSH_LOCKED);
+    if (building)
+        atomic_store_explicit(building, 0, memory_order_relaxed);
+}
+
 int sched_queue_push(sched *s, sched_queue *q, uint32_t t)
 {
     ray_shlock_lock(&q->lock, my_tid());
@@ -42,13 +53,14 @@ int sched_queue_push(sched *s, sched_queue *q, uint32_t t)
     return closed ? RAY_EACTOR : 0;
 }
 
-int sched_actor_push(sched *s, sched_actor *a, uint32_t gen, uint32_t t)
+int sched_actor_push(sched *s, sched_actor *a, uint32_t gen, uint32_t t,
+                     _Atomic uint64_t *building)
 {
     sched_queue *q = &a->calls;
     ray_shlock_lock(&q->lock, my_tid());
     int ok = a->gen == gen && !atomic_load_explicit(&q->closed, memory_order_relaxed);
     if (ok)
-        link_back(s, q, t);
+        link_built(s, q, t, building);
     ray_shlock_unlock(&q->lock);
     return ok ? 0 : RAY_EACTOR;
 }
@@ -67,8 +79,14 @@ void sched_actor_reset(sched *s, sched_actor *a, uint32_t gen)
 
 void sched_queue_push_front(sched *s, sched_queue *q, sched_out *ts, uint32_t n)
 {
-    uint32_t k = 0, first = 0, last = 0;
     ray_shlock_lock(&q->lock, my_tid());
+    sched_queue_push_front_locked(s, q, ts, n);
+    ray_shlock_unlock(&q->lock);
+}
+
+void sched_queue_push_front_locked(sched *s, sched_queue *q, sched_out *ts, uint32_t n)
+{
+    uint32_t k = 0, first = 0, last = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t t = ts[i].slot;
         if (!t || s->tasks[t].gen != ts[i].gen)
@@ -88,9 +106,9 @@ void sched_queue_push_front(sched *s, sched_queue *q, sched_out *ts, uint32_t n)
         atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + k,
                               memory_order_release);
     }
+    RAY_FAULT(PUSH_FRONT_LOCKED);
     for (uint32_t i = 0; i < n; i++) /* linked: no longer the consumer's */
         ts[i] = (sched_out){0, 0};
-    ray_shlock_unlock(&q->lock);
 }
 
 uint32_t sched_queue_pop(sched *s, sched_queue *q, sched_out *out, uint32_t *count,
@@ -113,6 +131,7 @@ uint32_t sched_queue_pop(sched *s, sched_queue *q, sched_out *out, uint32_t *cou
         q->tail = 0;
     atomic_store_explicit(&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) - n,
                           memory_order_release);
+    RAY_FAULT(POP_LOCKED);
     ray_shlock_unlock(&q->lock);
     return n;
 }
@@ -133,11 +152,11 @@ uint32_t sched_queue_close(sched *s, sched_queue *q, uint32_t **out)
     return k;
 }
 
-void sched_queue_repair(sched *s, sched_queue *q)
+int sched_queue_take_over(sched *s, sched_queue *q)
 {
     uint32_t tid = ray_shlock_dead_owner(&q->lock);
     if (!tid)
-        return;
+        return 0;
     /* Walk from the head: every push links the new task before moving the
      * tail, every pop records its tasks before moving the head, so the list
      * from head is what the queue holds. */
@@ -150,7 +169,20 @@ void sched_queue_repair(sched *s, sched_queue *q)
     atomic_store(&q->len, n);
     ray_warn("sched", "process %u died holding a queue lock; queue re-linked (%u tasks)",
              tid, n);
-    ray_shlock_break(&q->lock, tid);
+    /* Ours now: nobody takes from it until the caller has sorted out what
+     * the dead process was putting in or taking out. */
+    uint32_t dead = tid;
+    atomic_compare_exchange_strong(&q->lock.owner, &dead, my_tid());
+    return 1;
+}
+
+int sched_queue_links(sched *s, sched_queue *q, uint32_t task)
+{
+    uint32_t n = 0;
+    for (uint32_t t = q->head; t && n < s->r->max_tasks; t = s->tasks[t].qnext, n++)
+        if (t == task)
+            return 1;
+    return 0;
 }
 
 int sched_queue_contains(sched *s, sched_queue *q, uint32_t task)
@@ -201,10 +233,12 @@ void sched_wake_service(sched *s)
     }
 }
 
-void sched_ready_push(sched *s, uint32_t t)
+void sched_ready_push(sched *s, uint32_t t, _Atomic uint64_t *building)
 {
     sched_region *r = s->r;
-    sched_queue_push(s, &r->ready, t);
+    ray_shlock_lock(&r->ready.lock, my_tid());
+    link_built(s, &r->ready, t, building);
+    ray_shlock_unlock(&r->ready.lock);
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&r->lookers, memory_order_relaxed) > 0)
         return; /* a worker about to look takes it, and wakes another if more wait */

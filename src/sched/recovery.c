@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "service.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -18,6 +19,39 @@ static void fail_run(sched_service *svc, uint32_t t, int code, const char *msg)
     int n = sched_task_fail(&svc->sh, &svc->sh.tasks[t], code, msg, 0, notify);
     sched_task_finish(&svc->sh, t);
     svc_notify(svc, notify, n);
+}
+
+/* The task ran and its runner died while writing the verdict into its
+ * outputs: the rest are sealed (err 0: it returned) or get the error of
+ * output err (it failed), then the task lets go of what it holds. */
+static void complete_outputs(sched_service *svc, uint32_t t, uint32_t err)
+{
+    sched *sh = &svc->sh;
+    const sched_out *outs;
+    uint32_t notify[SCHED_MAX_RETURNS], nret = sched_task_outputs(sh, &sh->tasks[t], &outs);
+    int n = 0;
+    for (uint32_t i = 0; i < nret; i++) {
+        uint32_t o = outs[i].slot;
+        if (!sched_out_ok(sh, outs[i]) ||
+            STORE_STATE(atomic_load(&sh->st.objs[o].state)) != STORE_PENDING)
+            continue;
+        if (err ? store_obj_copy_error(&sh->st, o, err) : store_obj_seal(&sh->st, o))
+            notify[n++] = o;
+    }
+    sched_task_finish(sh, t);
+    svc_notify(svc, notify, n);
+}
+
+/* An output of task k already failed (its runner was failing them). */
+static uint32_t failed_output(sched *sh, const sched_task *k)
+{
+    const sched_out *outs;
+    uint32_t nret = sched_task_outputs(sh, k, &outs);
+    for (uint32_t i = 0; i < nret; i++)
+        if (sched_out_ok(sh, outs[i]) &&
+            STORE_STATE(atomic_load(&sh->st.objs[outs[i].slot].state)) == STORE_ERROR)
+            return outs[i].slot;
+    return 0;
 }
 
 /* Runs task t again: where it is still linked if it ran in place (it is
@@ -34,45 +68,41 @@ static void rerun(sched_service *svc, uint32_t t, svc_client *c)
         }
     if (c->kind == CLIENT_POOL || (s & TASK_F_INPLACE)) { /* in place: default class */
         atomic_store(&k->state, TASK_TAGGED(TASK_QUEUED, k->gen));
-        sched_ready_push(sh, t);
+        sched_ready_push(sh, t, NULL);
         return;
     }
     atomic_store(&k->state, TASK_TAGGED(TASK_WAITING, k->gen));
     svc->owned[t] = k->gen;
-    pend *p = ray_vec_push(&svc->shaped);
-    if (p)
-        *p = (pend){t, k->gen};
+    svc_pend_push(&svc->shaped, t, k->gen);
 }
 
-/* One task a dead process was running: retry it or fail it.  One that it
- * was letting go of (FINISHING) is left alone: a leak, not a double free. */
+/* One task a dead process was running.  Where it got to decides: letting
+ * go of its holds (the rest are let go), sealing or failing its outputs
+ * (the rest are), else it is run again while retries remain, or fails. */
 static void recover_task(sched_service *svc, uint32_t slot, svc_client *c, uint32_t t,
                          const char *how)
 {
     sched *sh = &svc->sh;
     sched_task *k = &sh->tasks[t];
-    uint32_t s = atomic_load(&k->state);
-    if (TASK_STATE(s) != TASK_RUNNING || TASK_WORKER(s) != slot || (s & TASK_F_FINISHING))
+    uint32_t s = atomic_load(&k->state), err;
+    if (TASK_STATE(s) != TASK_RUNNING || TASK_WORKER(s) != slot)
         return;
     char msg[600];
-    if (s & TASK_F_FORCE) {
+    if (s & TASK_F_FINISHING) {
+        sched_task_finish(sh, t);
+    } else if (s & TASK_F_SEALING) {
+        complete_outputs(svc, t, 0);
+    } else if ((err = failed_output(sh, k))) {
+        complete_outputs(svc, t, err);
+    } else if (s & TASK_F_FORCE) {
         fail_run(svc, t, RAY_ECANCELLED, "task cancelled: ray_cancel(force) killed its worker");
-        return;
-    }
-    if (k->kind == TASK_ACTOR_CALL) {
+    } else if (k->kind == TASK_ACTOR_CALL) {
         snprintf(msg, sizeof(msg), "actor process pid %d %s while running method %s", c->pid, how,
                  k->name);
         fail_run(svc, t, RAY_EACTOR, msg);
-        return;
-    }
-    /* Outputs half sealed: the task ran; fail what is left, do not rerun. */
-    const sched_out *outs;
-    uint32_t nret = sched_task_outputs(sh, k, &outs);
-    int sealed = 0;
-    for (uint32_t i = 0; i < nret; i++)
-        sealed |= sched_out_ok(sh, outs[i]) &&
-                  STORE_IS_READY(atomic_load(&sh->st.objs[outs[i].slot].state));
-    if (!sealed && k->retries_left != 0 && !svc->shutting_down) {
+    } else if (k->retries_left != 0 && !svc->shutting_down) {
+        const sched_out *outs;
+        uint32_t nret = sched_task_outputs(sh, k, &outs);
         if (k->retries_left > 0)
             k->retries_left--;
         k->attempt++;
@@ -82,11 +112,11 @@ static void recover_task(sched_service *svc, uint32_t slot, svc_client *c, uint3
         ray_warn("sched", "worker pid %d %s while running task %s; retrying (attempt %u)", c->pid,
                  how, k->name, k->attempt + 1);
         rerun(svc, t, c);
-        return;
+    } else {
+        snprintf(msg, sizeof(msg), "worker pid %d %s while running task %s; no retries left",
+                 c->pid, how, k->name);
+        fail_run(svc, t, RAY_EWORKER, msg);
     }
-    snprintf(msg, sizeof(msg), "worker pid %d %s while running task %s; %s", c->pid, how, k->name,
-             sealed ? "its outputs were half written" : "no retries left");
-    fail_run(svc, t, RAY_EWORKER, msg);
 }
 
 /* Everything a dead process was running, innermost first. */
@@ -103,28 +133,44 @@ static void recover_stack(sched_service *svc, uint32_t slot, svc_client *c, cons
     atomic_store(&sc->depth, 0);
 }
 
-/* The tasks a dead process had taken from queue q but not run: still
- * QUEUED ones go back to the front of q in their order; the others are
- * what unlinking them asks for.  If it died inside q's lock the repaired
- * queue still links whatever it was taking: its batch is ignored. */
-static void recover_batch(sched_service *svc, uint32_t slot, sched_queue *q, int died_in_lock)
+/* The tasks a dead process took from queue q and had not claimed: those
+ * still QUEUED go back to q's front in their order; the others are what
+ * unlinking them asks for.  If it died inside q's lock (locked: the
+ * service holds it now), those still linked stay where they are. */
+static void recover_batch(sched_service *svc, uint32_t slot, sched_queue *q, int locked)
 {
     sched *sh = &svc->sh;
     sched_client *sc = sched_client_at(sh, slot);
     uint32_t n = RAY_MIN(sc->batch_n, (uint32_t)SCHED_BATCH_MAX), k = 0;
     sched_out back[SCHED_BATCH_MAX];
-    for (uint32_t i = 0; i < n && !died_in_lock; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         sched_out b = sc->batch[i];
-        if (!b.slot || b.slot >= sh->r->max_tasks || sh->tasks[b.slot].gen != b.gen)
+        if (!b.slot || b.slot >= sh->r->max_tasks || sh->tasks[b.slot].gen != b.gen ||
+            (locked && sched_queue_links(sh, q, b.slot)))
             continue;
         if (atomic_load(&sh->tasks[b.slot].state) == TASK_TAGGED(TASK_QUEUED, b.gen))
             back[k++] = b;
         else
             sched_task_unlinked(sh, b.slot);
     }
-    sched_queue_push_front(sh, q, back, k);
+    if (locked)
+        sched_queue_push_front_locked(sh, q, back, k);
+    else
+        sched_queue_push_front(sh, q, back, k);
     sc->batch_n = 0;
     ray_evc_signal(&q->evc, 1 << 30);
+}
+
+/* The task a dead process was building and had not handed on (see
+ * sched_task_new): nobody else knows of it, so it goes. */
+static void recover_building(sched_service *svc, sched_client *sc)
+{
+    sched *sh = &svc->sh;
+    sched_out b = sched_unpack(atomic_exchange(&sc->building, 0));
+    if (!b.slot || b.slot >= sh->r->max_tasks || sh->tasks[b.slot].gen != b.gen)
+        return;
+    ray_debug("sched", "letting go of task slot %u that dead pid %d was building", b.slot, sc->pid);
+    sched_task_dispose(sh, b.slot);
 }
 
 /* A task of a dead dedicated worker waits for resources again; one that is
@@ -140,9 +186,7 @@ static void back_to_shaped(sched_service *svc, uint32_t t, uint32_t gen)
         return;
     }
     svc->owned[t] = gen;
-    pend *p = ray_vec_push(&svc->shaped);
-    if (p)
-        *p = (pend){t, gen};
+    svc_pend_push(&svc->shaped, t, gen);
 }
 
 /* A dead dedicated worker's tasks: those in its mailbox, those it took,
@@ -161,18 +205,19 @@ static void recover_dedicated(sched_service *svc, uint32_t slot, svc_client *c)
     uint32_t t = c->task;
     if (t && svc_task_valid(svc, t, c->task_gen) && svc->owned[t] == c->task_gen &&
         atomic_load(&sh->tasks[t].state) == TASK_TAGGED(TASK_WAITING, c->task_gen)) {
-        pend *p = ray_vec_push(&svc->shaped);
-        if (p)
-            *p = (pend){t, c->task_gen};
+        svc_pend_push(&svc->shaped, t, c->task_gen);
     }
     c->task = 0;
 }
 
-static void describe_status(int wstatus, char *buf, size_t n)
+static void describe_status(const sched_client *sc, int wstatus, char *buf, size_t n)
 {
+    uint32_t at = atomic_load(&sc->fault_at);
     if (WIFSIGNALED(wstatus))
         snprintf(buf, n, "was killed by signal %d (%s)", WTERMSIG(wstatus),
                  strsignal(WTERMSIG(wstatus)));
+    else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == RAY_FAULT_EXIT && at)
+        snprintf(buf, n, "exited at fault point '%s' (RAY_MPI_FAULT)", ray_fault_name((int)at - 1));
     else if (WIFEXITED(wstatus))
         snprintf(buf, n, "exited with status %d", WEXITSTATUS(wstatus));
     else
@@ -211,17 +256,155 @@ static void release_holds(sched_service *svc, uint32_t slot, const char *how)
         ray_debug("sched", "released %u refs held by dead pid %d", freed, sc->pid);
 }
 
-static void repair_shared(sched_service *svc)
+/* The queue process `slot` takes tasks from (its batch is of that queue). */
+static sched_queue *own_queue(sched_service *svc, uint32_t slot)
+{
+    svc_client *c = &svc->cl[slot];
+    return c->kind == CLIENT_POOL    ? &svc->sh.r->ready
+           : c->kind == CLIENT_ACTOR ? &svc_actor(svc, c->actor)->calls
+                                     : NULL;
+}
+
+/* The live-list slot of the process whose main thread is tid, or 0. */
+static uint32_t slot_of_tid(sched_service *svc, uint32_t tid)
+{
+    FOR_LIVE(svc, i)
+    if (svc->cl[i].pid > 0 && (uint32_t)svc->cl[i].pid == tid)
+        return i;
+    return 0;
+}
+
+/* Queue q's lock is held by a dead thread, of process `slot` (0: none we
+ * know): the queue is re-linked and its lock taken over, what that
+ * process was putting in (the task it built) or taking out (its batch) is
+ * sorted out while nobody else can touch q, and the lock goes. */
+static void sort_out_queue(sched_service *svc, sched_queue *q, uint32_t slot)
 {
     sched *sh = &svc->sh;
-    store_repair(&sh->st);
-    sched_queue_repair(sh, &sh->r->ready);
-    FOR_LIVE(svc, i)
-    sched_queue_repair(sh, &sched_client_at(sh, i)->mailbox);
+    if (!sched_queue_take_over(sh, q))
+        return;
+    if (slot) {
+        sched_client *sc = sched_client_at(sh, slot);
+        sched_out b = sched_unpack(atomic_load(&sc->building));
+        if (b.slot && b.slot < sh->r->max_tasks && sched_queue_links(sh, q, b.slot))
+            atomic_store(&sc->building, 0); /* linked: handed on */
+        if (own_queue(svc, slot) == q)
+            recover_batch(svc, slot, q, 1);
+    }
+    ray_shlock_unlock(&q->lock);
+}
+
+/* Each queue whose lock a dead thread holds: those of process `slot` (or of
+ * no listed process) are sorted out now; another dead process's wait for
+ * its own recovery. */
+static void sort_out_dead_locks(sched_service *svc, uint32_t slot)
+{
+    sched *sh = &svc->sh;
+    sched_queue *qs[3] = {&sh->r->ready, NULL, NULL};
     uint32_t hw = ray_freelist_high_water(&sh->r->actor_slots);
-    for (uint32_t a = 1; a < hw; a++)
-        if (atomic_load(&sh->actors[a].state) != ACTOR_FREE)
-            sched_queue_repair(sh, &sh->actors[a].calls);
+    for (uint32_t i = 0; i < svc->nlive + hw; i++) {
+        sched_queue *q = i == 0            ? qs[0]
+                         : i <= svc->nlive ? &sched_client_at(sh, svc->live[i - 1])->mailbox
+                                           : &sh->actors[i - svc->nlive].calls;
+        uint32_t tid = ray_shlock_dead_owner(&q->lock);
+        uint32_t owner = tid ? slot_of_tid(svc, tid) : 0;
+        if (tid && (owner == slot || !owner))
+            sort_out_queue(svc, q, owner);
+    }
+}
+
+static sched_service *hook_svc; /* the one node service of this process */
+
+/* A thread is gone: no such thread, or a process of ours that exited and
+ * is not reaped yet (a zombie answers kill(0), and only we can reap it). */
+static int tid_dead(uint32_t tid)
+{
+    if (kill((pid_t)tid, 0) != 0 && errno == ESRCH)
+        return 1;
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    return waitid(P_PID, (id_t)tid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid == (pid_t)tid;
+}
+
+/* The service found a lock whose holder died while it waited for it: it
+ * repairs it there and then (the death itself is handled when reaped). */
+static void lock_repair(ray_shlock *l, uint32_t tid)
+{
+    sched_service *svc = hook_svc;
+    sched *sh = &svc->sh;
+    if (store_is_lock(&sh->st, l)) {
+        store_repair(&sh->st);
+        return;
+    }
+    sched_queue *q = NULL;
+    if (l == &sh->r->ready.lock)
+        q = &sh->r->ready;
+    FOR_LIVE(svc, i)
+    if (!q && l == &sched_client_at(sh, i)->mailbox.lock)
+        q = &sched_client_at(sh, i)->mailbox;
+    uint32_t hw = ray_freelist_high_water(&sh->r->actor_slots);
+    for (uint32_t a = 1; !q && a < hw; a++)
+        if (l == &sh->actors[a].calls.lock)
+            q = &sh->actors[a].calls;
+    if (q)
+        sort_out_queue(svc, q, slot_of_tid(svc, tid));
+    else
+        ray_shlock_break(l, tid);
+}
+
+void svc_recovery_init(sched_service *svc)
+{
+    hook_svc = svc;
+    ray_shlock_hooks(tid_dead, lock_repair);
+}
+
+/* An actor whose process died: restarted while restarts remain, else dead. */
+static void recover_actor(sched_service *svc, svc_client *c, const char *how)
+{
+    sched *sh = &svc->sh;
+    uint32_t a = c->actor;
+    sched_actor *ac = svc_actor(svc, a);
+    uint32_t st = atomic_load(&ac->state);
+    if (st == ACTOR_DEAD || svc->shutting_down) {
+        svc_actor_die(svc, a, RAY_EACTOR, "actor stopped at shutdown");
+        svc_actor_release(svc, a);
+    } else if (ac->restarts_left != 0) {
+        if (ac->restarts_left > 0)
+            ac->restarts_left--;
+        if (st == ACTOR_ALIVE)
+            atomic_fetch_sub(&sh->r->actors_alive, 1);
+        atomic_store(&ac->state, ACTOR_RESTARTING);
+        ray_warn("sched", "actor %s process pid %d %s; restarting",
+                 ac->name[0] ? ac->name : "(unnamed)", c->pid, how);
+        c->actor = 0;
+        svc_actor_place(svc, a);
+    } else {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "actor process pid %d %s; no restarts left", c->pid, how);
+        svc_actor_die(svc, a, RAY_EACTOR, msg);
+        svc_actor_release(svc, a);
+    }
+}
+
+/* Workers that cannot start (the program exits or crashes before
+ * ray_init, or ray_init fails): after three in a row, stop trying and say
+ * why.  A SIGKILL (from outside: the OOM killer, a test) says nothing
+ * about the program. */
+static void count_start_failure(sched_service *svc, svc_client *c, int wstatus, const char *how)
+{
+    sched *sh = &svc->sh;
+    if (c->kind == CLIENT_DRIVER || c->connected || svc->shutting_down ||
+        (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL))
+        return;
+    if (++svc->start_failures < 3 || atomic_load(&sh->r->fatal))
+        return;
+    snprintf(sh->r->fatal_msg, sizeof(sh->r->fatal_msg),
+             "node %u: %u workers in a row died before joining (last: pid %d %s); is "
+             "ray_init() the first thing in main()?",
+             svc->node, svc->start_failures, c->pid, how);
+    atomic_store(&sh->r->fatal, 1);
+    ray_error("sched", "%s", sh->r->fatal_msg);
 }
 
 void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
@@ -232,35 +415,24 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
     sched *sh = &svc->sh;
     sched_client *sc = sched_client_at(sh, slot);
     char how[96];
-    describe_status(wstatus, how, sizeof(how));
+    describe_status(sc, wstatus, how, sizeof(how));
     if (c->kind != CLIENT_DRIVER && !svc->shutting_down && !c->exit_ns)
         ray_warn("sched", "worker pid %d %s%s", c->pid, how,
                  c->connected ? "" : " before joining its node service");
-    if (c->kind != CLIENT_DRIVER && !c->connected && !svc->shutting_down &&
-        ++svc->start_failures >= 3 && !atomic_load(&sh->r->fatal)) {
-        /* Workers cannot start (the program exits or crashes before
-         * ray_init, or ray_init fails): stop trying, and say why. */
-        snprintf(sh->r->fatal_msg, sizeof(sh->r->fatal_msg),
-                 "node %u: %u workers in a row died before joining (last: pid %d %s); is "
-                 "ray_init() the first thing in main()?",
-                 svc->node, svc->start_failures, c->pid, how);
-        atomic_store(&sh->r->fatal, 1);
-        ray_error("sched", "%s", sh->r->fatal_msg);
-    }
-    /* Workers take from their queue on their main thread: its tid is the
-     * pid.  Dying in that queue's lock leaves what it took still linked. */
-    sched_queue *own = c->kind == CLIENT_POOL    ? &sh->r->ready
-                       : c->kind == CLIENT_ACTOR ? &svc_actor(svc, c->actor)->calls
-                                                 : &sc->mailbox;
-    int died_in_lock = c->pid > 0 && ray_shlock_dead_owner(&own->lock) == (uint32_t)c->pid;
-    repair_shared(svc);
+    count_start_failure(svc, c, wstatus, how);
+    /* What it said before it died still counts (a task it handed on, an
+     * object it sealed), then the locks it held, then what it was doing. */
+    store_repair(&sh->st);
+    sort_out_dead_locks(svc, slot);
+    svc_drain(svc, slot);
+    store_obj_free_resume(&sh->st, atomic_exchange(&sc->freeing, 0));
     /* Its batch first, while what it was running is still RUNNING (and so
      * left alone there), then its stack (which may queue those again). */
-    if (c->kind == CLIENT_POOL)
-        recover_batch(svc, slot, &sh->r->ready, died_in_lock);
-    else if (c->kind == CLIENT_ACTOR)
-        recover_batch(svc, slot, &svc_actor(svc, c->actor)->calls, died_in_lock);
+    sched_queue *own = own_queue(svc, slot);
+    if (own)
+        recover_batch(svc, slot, own, 0);
     recover_stack(svc, slot, c, how);
+    recover_building(svc, sc);
     if (c->kind != CLIENT_DRIVER || svc->shutting_down)
         release_holds(svc, slot, how);
     svc_release(svc, c); /* its CPU, GPUs and resources: free for what follows */
@@ -268,37 +440,20 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
         if (atomic_exchange(&sc->looking, 0))
             atomic_fetch_sub(&sh->r->lookers, 1);
     } else if (c->kind == CLIENT_DEDICATED) {
-        (void)died_in_lock; /* one task at a time: its batch is exact */
         recover_dedicated(svc, slot, c);
     } else if (c->kind == CLIENT_ACTOR) {
-        uint32_t a = c->actor;
-        sched_actor *ac = svc_actor(svc, a);
-        uint32_t st = atomic_load(&ac->state);
-        if (st == ACTOR_DEAD || svc->shutting_down) {
-            svc_actor_die(svc, a, RAY_EACTOR, "actor stopped at shutdown");
-            svc_actor_release(svc, a);
-        } else if (ac->restarts_left != 0) {
-            if (ac->restarts_left > 0)
-                ac->restarts_left--;
-            if (st == ACTOR_ALIVE)
-                atomic_fetch_sub(&sh->r->actors_alive, 1);
-            atomic_store(&ac->state, ACTOR_RESTARTING);
-            ray_warn("sched", "actor %s process pid %d %s; restarting",
-                     ac->name[0] ? ac->name : "(unnamed)", c->pid, how);
-            c->actor = 0;
-            svc_actor_place(svc, a);
-        } else {
-            char msg[300];
-            snprintf(msg, sizeof(msg), "actor process pid %d %s; no restarts left", c->pid, how);
-            svc_actor_die(svc, a, RAY_EACTOR, msg);
-            svc_actor_release(svc, a);
-        }
+        recover_actor(svc, c, how);
     }
     if (c->kind != CLIENT_DRIVER)
         atomic_fetch_sub(&sh->r->workers_alive, 1);
     svc_client_free(svc, slot);
     if (svc->on_gone)
         svc->on_gone(svc->on_gone_arg, slot);
+    /* A notice it died before sending (an output sealed, not yet told)
+     * would leave its waiters asleep: look at every watched object. */
+    svc_waiters_sweep(svc);
+    ray_evc_signal(&sh->r->ready.evc, 1 << 30);
+    ray_evc_signal(&sh->r->cpu_evc, 1 << 30);
     svc_schedule_pending(svc);
     svc_pool_check(svc);
     svc_flush_wakes(svc);

@@ -147,6 +147,16 @@ void svc_grant_to(sched_service *svc, svc_client *c, const grant *g)
 
 /* What client c holds goes back to the node: all of its cpu_held (a worker
  * that died between two steps of lending counts twice, never zero). */
+void svc_release_cpu(sched_service *svc, svc_client *c)
+{
+    sched_client *sc = sched_client_at(&svc->sh, (uint32_t)(c - svc->cl));
+    int32_t cpu = atomic_exchange(&sc->cpu_held, 0);
+    if (cpu > 0)
+        sched_cpu_put(&svc->sh, cpu);
+    if (cpu > 0 && (svc->shaped.len || svc->actors_waiting.len))
+        svc_schedule_pending(svc);
+}
+
 void svc_release(sched_service *svc, svc_client *c)
 {
     sched_client *sc = sched_client_at(&svc->sh, (uint32_t)(c - svc->cl));
@@ -158,4 +168,62 @@ void svc_release(sched_service *svc, svc_client *c)
     sc->ngpus = 0;
     res_take(svc, c->res, -1);
     c->res[0] = 0;
+}
+
+void svc_describe_need(uint32_t cpu_milli, uint32_t gpu_milli, const char *res, int res_len,
+                       char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%g CPU%s", cpu_milli / 1000.0, cpu_milli == 1000 ? "" : "s");
+    if (gpu_milli && n > 0 && (size_t)n < cap)
+        n += snprintf(buf + n, cap - (size_t)n, ", %g GPU%s", gpu_milli / 1000.0,
+                      gpu_milli == 1000 ? "" : "s");
+    if (res_len > 0 && n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, ", %.*s", RAY_MIN(res_len, 100), res);
+}
+
+/* Appends "N <kind>s (a, b, ...)" for the holders of one kind. */
+static size_t list_holders(sched_service *svc, uint32_t kind, const char *noun, char *buf,
+                           size_t cap, size_t at)
+{
+    sched *sh = &svc->sh;
+    char names[300] = "";
+    size_t k = 0;
+    int n = 0;
+    FOR_LIVE(svc, i)
+    {
+        svc_client *c = &svc->cl[i];
+        if (c->kind != kind || atomic_load(&sched_client_at(sh, i)->cpu_held) <= 0)
+            continue;
+        const char *name = kind == CLIENT_ACTOR ? svc_actor(svc, c->actor)->name
+                           : c->task            ? sh->tasks[c->task].name
+                                                : "";
+        if (k < sizeof(names) - 1)
+            k += (size_t)snprintf(names + k, sizeof(names) - k, "%s%s", n ? ", " : "",
+                                  *name ? name : "(unnamed)");
+        n++;
+    }
+    if (!n || at >= cap)
+        return at;
+    return at + (size_t)snprintf(buf + at, cap - at, "%s%d %s%s%s%s%s", at ? ", " : "", n, noun,
+                                 n == 1 ? "" : "s", kind == CLIENT_POOL ? "" : " (",
+                                 kind == CLIENT_POOL ? "" : names, kind == CLIENT_POOL ? "" : ")");
+}
+
+void svc_describe_holders(sched_service *svc, char *buf, size_t cap)
+{
+    int32_t total = (int32_t)(svc->cpus * 1000.0 + 0.5);
+    int32_t free_milli = atomic_load(&svc->sh.r->cpu_avail);
+    char who[500];
+    size_t at = 0;
+    who[0] = 0;
+    at = list_holders(svc, CLIENT_ACTOR, "actor", who, sizeof(who), at);
+    at = list_holders(svc, CLIENT_DEDICATED, "task", who, sizeof(who), at);
+    at = list_holders(svc, CLIENT_POOL, "pool worker", who, sizeof(who), at);
+    snprintf(buf, cap, "%g of %g CPUs held%s%s", RAY_MAX(0, total - free_milli) / 1000.0, svc->cpus,
+             at ? " by " : "", who);
+    size_t n = strlen(buf);
+    int gpus = (int)floor(svc->gpus + 1e-9);
+    if (gpus > 0 && n < cap)
+        snprintf(buf + n, cap - n, "; %d of %d GPUs held", __builtin_popcountll(svc->gpu_busy),
+                 gpus);
 }

@@ -38,6 +38,9 @@
 /* ------------------------------------------------------------- task slots */
 
 typedef struct sched_out { uint32_t slot, gen; } sched_out; /* a slot and its generation */
+/* A slot and its generation in one word, written in one store (intents). */
+static inline uint64_t sched_pack(uint32_t slot, uint32_t gen) { return (uint64_t)gen << 32 | slot; }
+static inline sched_out sched_unpack(uint64_t w) { return (sched_out){(uint32_t)w, (uint32_t)(w >> 32)}; }
 
 enum sched_task_state {
     TASK_FREE = 0,
@@ -62,6 +65,9 @@ enum sched_task_state {
 #define TASK_F_FINISHING 0x1000u
 /* Cancelled while the node service held it: the service frees it. */
 #define TASK_F_WAS_WAITING 0x2000u
+/* It returned and its runner is sealing its outputs: if the runner dies
+ * now the service seals the rest (the task ran; it is not run again). */
+#define TASK_F_SEALING 0x4000u
 #define TASK_WORKER(s) ((s) >> 16)
 #define TASK_MAKE(st, worker) ((uint32_t)(st) | ((uint32_t)(worker) << 16))
 /* States other than RUNNING carry the low 16 bits of the task's generation
@@ -70,6 +76,9 @@ enum sched_task_state {
 #define TASK_TAGGED(st, gen) TASK_MAKE(st, (gen)&0xffffu)
 
 enum sched_task_kind { TASK_NORMAL = 0, TASK_ACTOR_CREATE = 1, TASK_ACTOR_CALL = 2 };
+/* An actor's creation: its CPUs are needed to place it, not held after its
+ * init (Ray's default for actors). */
+#define TASK_TF_CPU_PLACE_ONLY 0x1u
 enum { SCHED_ARG_VAL = 1, SCHED_ARG_REF = 2 };
 
 typedef struct sched_task {
@@ -79,9 +88,10 @@ typedef struct sched_task {
     uint32_t qnext;         /* queue link (task slot), 0 = end */
     uint64_t fn;            /* ray_hash64 of the function, "cls" or "cls.method" */
     uint32_t actor;         /* actor slot for calls and creation */
-    uint16_t kind;
-    uint16_t nargs;
-    uint16_t nret;
+    uint8_t kind;
+    uint8_t flags;          /* TASK_TF_* */
+    uint16_t nargs;         /* while it is built: the arguments held so far */
+    uint16_t nret;          /* while it is built: the outputs made so far */
     int16_t retries_left;
     uint16_t submitter;     /* client slot */
     uint16_t res_len;       /* bytes of the custom-resource string at the body's end */
@@ -90,7 +100,7 @@ typedef struct sched_task {
     uint32_t cpu_milli;
     uint32_t gpu_milli;
     uint32_t attempt;       /* 0 for the first run */
-    uint32_t pad;
+    _Atomic uint32_t released; /* holds let go so far (sched_task_release) */
     char name[SCHED_NAME_MAX]; /* opts.name or the function name, for logs */
     uint8_t body[SCHED_TASK_SIZE - 96];
 } sched_task;
@@ -147,6 +157,12 @@ typedef struct sched_client {
     uint32_t ngpus;              /* GPUs the service gave its current task */
     uint16_t gpu_ids[16];
     _Atomic uint64_t last_active_ns;
+    /* What it is in the middle of, for the node service to finish if it
+     * dies there (recovery.c), each (gen << 32 | slot) or 0: a task it is
+     * building and has not handed on yet, an object it is freeing. */
+    _Atomic uint64_t building;
+    _Atomic uint64_t freeing;
+    _Atomic uint32_t fault_at;   /* RAY_MPI_FAULT point + 1 it stopped at */
     sched_queue mailbox;         /* tasks the node service gives this process */
     char pad[RAY_CACHELINE];
     ray_ring_hdr c2s;            /* to the node service */
@@ -172,7 +188,8 @@ typedef struct sched_actor {
     uint32_t create_task;    /* creation spec, kept for restarts */
     int32_t restarts_left;
     uint32_t err_obj;        /* message object (held) */
-    uint32_t cpu_milli, gpu_milli;
+    uint32_t cpu_milli, gpu_milli; /* to place it (and to hold, unless cpu_place_only) */
+    uint32_t cpu_place_only;       /* its CPUs go back once its init ran (Ray's default) */
     _Atomic uint32_t fini_done;
     uint32_t next_free;
     char name[SCHED_ACTOR_NAME_MAX];
@@ -202,6 +219,7 @@ typedef struct sched_region {
     _Atomic uint32_t spawn_hint;     /* a ready task found no idle worker */
     _Atomic uint32_t workers_alive;
     _Atomic uint32_t actors_alive;
+    _Atomic uint32_t fault_hits[RAY_FAULT_COUNT]; /* RAY_MPI_FAULT, node-wide */
     _Atomic uint32_t fatal;          /* the node cannot run tasks: fatal_msg says why */
     char fatal_msg[400];
     char pad3[RAY_CACHELINE];
@@ -254,7 +272,11 @@ static inline sched_task *sched_task_at(const sched *s, uint32_t slot) { return 
 static inline sched_actor *sched_actor_at(const sched *s, uint32_t slot) { return &s->actors[slot]; }
 
 /* ---- task slots (task.c) */
-int sched_task_new(sched *s, uint32_t *slot);
+/* Takes a free slot, its spec empty (no outputs, arguments or body yet).
+ * A process that builds tasks says so in *building (its shared slot, or
+ * NULL) before the slot counts as live: if it dies while building, the
+ * node service lets the half-built task go. */
+int sched_task_new(sched *s, uint32_t *slot, _Atomic uint64_t *building);
 void sched_task_free(sched *s, uint32_t slot);
 /* Where the body of task t is (inline or its body object). */
 const uint8_t *sched_task_body(const sched *s, const sched_task *t);
@@ -291,10 +313,11 @@ int sched_out_ok(const sched *s, sched_out o);
 /* The custom-resource string at the end of t's body (not NUL-terminated),
  * or NULL with *len 0. */
 const char *sched_task_res(const sched *s, const sched_task *t, int *len);
-/* Drops the references the task holds on its ref arguments and body. */
-void sched_task_drop_args(sched *s, const sched_task *t);
-/* Drops everything a finished, failed or cancelled task holds (arguments,
- * body, the producer's hold on its outputs); dispose also frees its slot. */
+/* Drops everything a finished, failed or cancelled task holds: the
+ * producer's hold on its outputs, its ref arguments, its body, in that
+ * order, counting in t->released, so that the node service can go on from
+ * where a process that died half way stopped (never releasing one twice);
+ * dispose also frees its slot. */
 void sched_task_release(sched *s, uint32_t slot);
 void sched_task_dispose(sched *s, uint32_t slot);
 /* For a task just unlinked from a queue or batch that is not QUEUED: frees
@@ -321,9 +344,12 @@ int sched_queue_push(sched *s, sched_queue *q, uint32_t t);
  * the queue's lock (ts is the consumer's shared batch: a death half way
  * leaves each task in exactly one of the two). */
 void sched_queue_push_front(sched *s, sched_queue *q, sched_out *ts, uint32_t n);
+void sched_queue_push_front_locked(sched *s, sched_queue *q, sched_out *ts, uint32_t n);
 /* Pushes a call of actor generation gen; RAY_EACTOR if the actor is dead
- * or its slot was reused (checked under the queue's lock). */
-int sched_actor_push(sched *s, sched_actor *a, uint32_t gen, uint32_t t);
+ * or its slot was reused (checked under the queue's lock).  *building
+ * (or NULL) is cleared in the same critical section (see sched_task_new). */
+int sched_actor_push(sched *s, sched_actor *a, uint32_t gen, uint32_t t,
+                     _Atomic uint64_t *building);
 /* Re-arms an actor slot's call queue for a new generation. */
 void sched_actor_reset(sched *s, sched_actor *a, uint32_t gen);
 /* Takes up to max tasks into out[] and sets *count (both in the consumer's
@@ -333,16 +359,21 @@ uint32_t sched_queue_pop(sched *s, sched_queue *q, sched_out *out, uint32_t *cou
                          uint32_t max);
 /* Closes q and takes every task in it (actor death). */
 uint32_t sched_queue_close(sched *s, sched_queue *q, uint32_t **out);
-/* Re-links a queue whose lock holder died (node service). */
-void sched_queue_repair(sched *s, sched_queue *q);
+/* Node service: if a dead thread holds q's lock, re-links q and takes the
+ * lock over (the caller unlocks it once it has sorted out what the dead
+ * process was putting in or taking out); returns 1 then. */
+int sched_queue_take_over(sched *s, sched_queue *q);
+/* Whether t is linked in q; the caller holds q's lock. */
+int sched_queue_links(sched *s, sched_queue *q, uint32_t t);
 int sched_queue_contains(sched *s, sched_queue *q, uint32_t t);
 
 int sched_cpu_try(sched *s, int32_t milli);
 void sched_cpu_put(sched *s, int32_t milli);
 /* Wakes the node service if it sleeps. */
 void sched_wake_service(sched *s);
-/* Pushes a ready default-class task and wakes a worker if none spins. */
-void sched_ready_push(sched *s, uint32_t t);
+/* Pushes a ready default-class task and wakes a worker if none spins;
+ * *building (or NULL) is cleared in the push's critical section. */
+void sched_ready_push(sched *s, uint32_t t, _Atomic uint64_t *building);
 
 /* ---- messages: client -> node service (c2s) and back (s2c) */
 enum sched_msg {

@@ -61,6 +61,12 @@ svc_client *svc_client_at(sched_service *svc, uint32_t slot)
     return slot < svc->ncl && svc->cl[slot].used ? &svc->cl[slot] : NULL;
 }
 
+void svc_handed(sched_service *svc, uint32_t from, uint32_t t, uint32_t gen)
+{
+    uint64_t w = sched_pack(t, gen);
+    atomic_compare_exchange_strong(&sched_client_at(&svc->sh, from)->building, &w, 0);
+}
+
 void svc_wake(sched_service *svc, uint32_t slot)
 {
     svc_client *c = svc_client_at(svc, slot);
@@ -151,6 +157,7 @@ static void handle(sched_service *svc, uint32_t from, uint16_t type, const void 
         if (len < sizeof(*m) || !svc_task_valid(svc, m->slot, m->gen) ||
             svc->owned[m->slot] == m->gen)
             return;
+        svc_handed(svc, from, m->slot, m->gen);
         uint32_t s = atomic_load(&svc->sh.tasks[m->slot].state);
         if (s == TASK_TAGGED(TASK_CANCELLED, m->gen) + TASK_F_WAS_WAITING)
             sched_task_dispose(&svc->sh, m->slot);
@@ -197,7 +204,7 @@ static void handle(sched_service *svc, uint32_t from, uint16_t type, const void 
     }
 }
 
-static int drain(sched_service *svc, uint32_t from)
+int svc_drain(sched_service *svc, uint32_t from)
 {
     svc_client *c = &svc->cl[from];
     int n = 0;
@@ -234,7 +241,7 @@ int sched_service_poll(sched_service *svc)
     /* By index: a message may start a process (appended to live). */
     for (uint32_t k = 0; k < svc->nlive; k++)
         if (svc->cl[svc->live[k]].connected)
-            n += drain(svc, svc->live[k]);
+            n += svc_drain(svc, svc->live[k]);
     sched_region *r = svc->sh.r;
     if (atomic_load_explicit(&r->spawn_hint, memory_order_relaxed)) {
         atomic_store(&r->spawn_hint, 0);
@@ -273,6 +280,7 @@ int sched_service_tick(sched_service *svc)
     uint64_t now = ray_now_ns();
     if (svc->shaped.len || svc->actors_waiting.len)
         svc_schedule_pending(svc); /* a safety net: resources come back by other roads too */
+    svc_pending_warn(svc);
     uint64_t idle_ns = (uint64_t)(svc->cfg.worker_idle_s * 1e9);
     uint32_t target = (uint32_t)ceil(svc->cpus - 1e-9);
     pool_counts pc = svc_pool_count(svc);
@@ -380,6 +388,7 @@ int sched_service_create(const sched_service_opts *o, sched_service **out)
         rc = ray_err(RAY_ENOMEM, "out of memory for the node service's tables");
         goto fail;
     }
+    svc_recovery_init(svc);
     ray_map64_init(&svc->wait_heads);
     ray_vec_init(&svc->wpool, sizeof(waiter));
     ray_vec_init(&svc->shaped, sizeof(pend));

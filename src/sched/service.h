@@ -44,8 +44,12 @@ typedef struct svc_client {
     uint64_t exit_ns;        /* when it was told to exit */
 } svc_client;
 
+/* A task or actor waiting for resources, since when, and whether the
+ * warning that it waits was given. */
 typedef struct pend {
     uint32_t slot, gen;
+    uint64_t since_ns;
+    uint32_t warned;
 } pend;
 
 /* Resources taken for a task or actor (see svc_acquire). */
@@ -93,6 +97,7 @@ struct sched_service {
     int shutting_down;
     int want_cpu;            /* a pending task or actor could use the pool's CPU */
     uint32_t start_failures; /* workers that died before joining, in a row */
+    uint64_t starved_ns;     /* since when ready tasks get no CPU (0: they do) */
     char msgbuf[MSG_BUF];
 };
 
@@ -103,6 +108,11 @@ struct sched_service {
 /* ---- service.c */
 svc_client *svc_client_at(sched_service *svc, uint32_t slot);
 void svc_wake(sched_service *svc, uint32_t slot);
+/* Process `from` handed task (t, gen) over with a message: it no longer
+ * builds it (see sched_task_new). */
+void svc_handed(sched_service *svc, uint32_t from, uint32_t t, uint32_t gen);
+/* Handles every message in process `from`'s ring; returns how many. */
+int svc_drain(sched_service *svc, uint32_t from);
 void svc_flush_wakes(sched_service *svc);
 int svc_task_valid(sched_service *svc, uint32_t t, uint32_t gen);
 int svc_obj_valid(sched_service *svc, uint32_t slot);
@@ -117,11 +127,21 @@ int svc_acquire(sched_service *svc, grant *g, uint32_t cpu, uint32_t gpu, const 
 void svc_grant_drop(sched_service *svc, grant *g);
 void svc_grant_to(sched_service *svc, svc_client *c, const grant *g);
 void svc_release(sched_service *svc, svc_client *c);
+/* Only its CPUs go back (an actor that holds none once started). */
+void svc_release_cpu(sched_service *svc, svc_client *c);
+/* What a request needs ("2 CPUs, 1 GPU, foo:2") and what holds the node's
+ * resources now ("2 of 2 CPUs held by 2 actors (a, b)"), for warnings. */
+void svc_describe_need(uint32_t cpu_milli, uint32_t gpu_milli, const char *res, int res_len,
+                       char *buf, size_t cap);
+void svc_describe_holders(sched_service *svc, char *buf, size_t cap);
 
 /* ---- waiters.c */
 void svc_waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id, uint32_t idgen);
 void svc_run_waiters(sched_service *svc, uint32_t obj);
 void svc_notify(sched_service *svc, const uint32_t *slots, int n);
+/* Runs the waiters of every watched object that is ready: for notices a
+ * process died before sending. */
+void svc_waiters_sweep(sched_service *svc);
 
 /* ---- pending.c */
 void svc_task_fail(sched_service *svc, uint32_t t, int code, const char *msg, uint32_t err_src);
@@ -129,6 +149,11 @@ void svc_take_task(sched_service *svc, uint32_t t);
 void svc_deps_ready(sched_service *svc, uint32_t t);
 void svc_give_to(sched_service *svc, svc_client *c, uint32_t t);
 void svc_schedule_pending(sched_service *svc);
+/* Appends (slot, gen), waiting from now, to a list of pend. */
+void svc_pend_push(ray_vec *v, uint32_t slot, uint32_t gen);
+/* Warns once about each task or actor that has waited for resources longer
+ * than RAY_MPI_PENDING_WARN_S, and about ready tasks that get no CPU. */
+void svc_pending_warn(sched_service *svc);
 void svc_on_cancel(sched_service *svc, const msg_cancel *m);
 void svc_on_done(sched_service *svc, uint32_t from);
 
@@ -148,6 +173,11 @@ void svc_on_actor_kill(sched_service *svc, uint32_t from, const msg_actor_req *m
 void svc_on_actor_started(sched_service *svc, uint32_t from, const msg_actor_started *m,
                           uint32_t len);
 void svc_on_actor_exit(sched_service *svc, uint32_t from);
+
+/* ---- recovery.c */
+/* Installs the lock hooks: the service repairs a lock whose holder died
+ * when it finds one, instead of waiting for it. */
+void svc_recovery_init(sched_service *svc);
 
 /* ---- pool.c */
 pool_counts svc_pool_count(sched_service *svc);

@@ -13,7 +13,7 @@
 
 #include <stdlib.h>
 
-int sched_task_new(sched *s, uint32_t *slot)
+int sched_task_new(sched *s, uint32_t *slot, _Atomic uint64_t *building)
 {
     uint32_t t = ray_freelist_pop(&s->r->task_slots, s->tasks, sizeof(sched_task),
                                   offsetof(sched_task, next_free));
@@ -22,12 +22,18 @@ int sched_task_new(sched *s, uint32_t *slot)
                                     "RAY_MPI_MAX_TASKS)", s->r->max_tasks - 1);
     sched_task *k = &s->tasks[t];
     k->gen = ray_gen_next(k->gen);
+    if (building)
+        atomic_store_explicit(building, sched_pack(t, k->gen), memory_order_relaxed);
     k->qnext = 0;
+    k->nret = k->nargs = 0;
+    k->body_len = 0;
     k->body_obj = 0;
     k->res_len = 0;
     k->attempt = 0;
     k->actor = 0;
+    k->flags = 0;
     k->name[0] = 0;
+    atomic_store_explicit(&k->released, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->r->tasks_live, 1, memory_order_relaxed);
     *slot = t;
     return 0;
@@ -158,34 +164,41 @@ int sched_task_fail(sched *s, const sched_task *t, int code, const char *msg,
                               : store_obj_fail(&s->st, outs[i].slot, code, msg, len);
         if (watched)
             notify[n++] = outs[i].slot;
+        RAY_FAULT(FAILING);
     }
     return n;
 }
 
-void sched_task_drop_args(sched *s, const sched_task *t)
+/* Lets go of hold i (counted in t->released) once: the count moves first,
+ * so a death between the two leaks that hold instead of dropping it twice. */
+static void release_hold(sched *s, sched_task *t, uint32_t i, uint32_t obj)
 {
-    const sched_out *outs;
-    sched_args a;
-    if (sched_args_decode(s, t, &outs, &a) == 0) {
-        for (uint32_t i = 0; i < t->nargs; i++)
-            if (a.v[i].kind == SCHED_ARG_REF &&
-                sched_out_ok(s, (sched_out){a.v[i].ref.slot, a.v[i].ref.gen}))
-                store_obj_unref(&s->st, a.v[i].ref.slot);
-        sched_args_free(&a);
-    }
-    if (t->body_obj)
-        store_obj_unref(&s->st, t->body_obj);
+    if (atomic_load_explicit(&t->released, memory_order_relaxed) > i)
+        return;
+    atomic_store_explicit(&t->released, i + 1, memory_order_release);
+    if (obj)
+        store_obj_unref(&s->st, obj);
+    RAY_FAULT(FINISHING);
 }
 
 void sched_task_release(sched *s, uint32_t slot)
 {
     sched_task *t = &s->tasks[slot];
     const sched_out *outs;
+    sched_args a;
     uint32_t nret = sched_task_outputs(s, t, &outs);
-    for (uint32_t i = 0; i < nret; i++)
-        if (sched_out_ok(s, outs[i]))
-            store_obj_unref(&s->st, outs[i].slot); /* the producer's hold */
-    sched_task_drop_args(s, t); /* the body goes last: outs points into it */
+    for (uint32_t i = 0; i < nret; i++) /* the producer's hold */
+        release_hold(s, t, i, sched_out_ok(s, outs[i]) ? outs[i].slot : 0);
+    if (sched_args_decode(s, t, &outs, &a) == 0) {
+        for (uint32_t i = 0; i < t->nargs; i++) {
+            ray_id id = a.v[i].ref;
+            int ref = a.v[i].kind == SCHED_ARG_REF && sched_out_ok(s, (sched_out){id.slot, id.gen});
+            release_hold(s, t, nret + i, ref ? id.slot : 0);
+        }
+        sched_args_free(&a);
+    }
+    /* The body goes last: outs and the arguments point into it. */
+    release_hold(s, t, nret + t->nargs, t->body_obj);
 }
 
 void sched_task_dispose(sched *s, uint32_t slot)

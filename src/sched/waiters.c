@@ -70,3 +70,21 @@ void svc_notify(sched_service *svc, const uint32_t *slots, int n)
     for (int i = 0; i < n; i++)
         svc_run_waiters(svc, slots[i]);
 }
+
+void svc_waiters_sweep(sched_service *svc)
+{
+    ray_map64 *m = &svc->wait_heads;
+    ray_vec ready;
+    ray_vec_init(&ready, sizeof(uint32_t));
+    for (size_t i = 0; i < m->cap; i++) {
+        uint64_t obj = m->keys[i];
+        if (!obj || obj == UINT64_MAX || obj >= svc->sh.st.max_objects ||
+            !STORE_IS_READY(atomic_load(&svc->sh.st.objs[obj].state)))
+            continue;
+        uint32_t *p = ray_vec_push(&ready);
+        if (p)
+            *p = (uint32_t)obj;
+    }
+    svc_notify(svc, ready.data, (int)ready.len);
+    ray_vec_free(&ready);
+}

@@ -186,6 +186,7 @@ static int arena_alloc(store *s, store_obj *o, uint64_t size)
         o->u.offset = off;
         o->size = size;
         o->block = block;
+        RAY_FAULT(STORE_LOCKED);
     }
     uint64_t used = r->alloc.used_bytes;
     uint64_t largest = block ? 0 : store_alloc_largest_free(&r->alloc, s->descs);
@@ -288,14 +289,43 @@ void store_obj_reset(store *s, uint32_t slot)
     o->size = 0;
 }
 
-void store_obj_free(store *s, uint32_t slot)
+/* Every step can be done again: the block goes back under the lock (a
+ * second reset finds none), then the slot is marked free, counted and
+ * pushed (a death between those loses the slot, never frees it twice). */
+static void obj_free(store *s, uint32_t slot)
 {
     store_obj *o = &s->objs[slot];
     store_obj_reset(s, slot);
+    RAY_FAULT(FREEING);
     atomic_store_explicit(&o->state, STORE_FREE, memory_order_release);
     atomic_fetch_sub_explicit(&s->r->objects_live, 1, memory_order_relaxed);
     ray_freelist_push(&s->r->slots, s->objs, sizeof(store_obj), offsetof(store_obj, next_free),
                       slot);
+}
+
+void store_obj_free(store *s, uint32_t slot)
+{
+    _Atomic uint64_t *intent = s->freeing && ray_gettid() == s->freeing_tid ? s->freeing : NULL;
+    if (intent)
+        atomic_store_explicit(intent, (uint64_t)s->objs[slot].gen << 32 | slot,
+                              memory_order_relaxed);
+    obj_free(s, slot);
+    if (intent)
+        atomic_store_explicit(intent, 0, memory_order_release);
+}
+
+void store_obj_free_resume(store *s, uint64_t freeing)
+{
+    uint32_t slot = (uint32_t)freeing, gen = (uint32_t)(freeing >> 32);
+    if (!slot || slot >= s->max_objects)
+        return;
+    store_obj *o = &s->objs[slot];
+    if (o->gen == gen && STORE_STATE(atomic_load(&o->state)) != STORE_FREE &&
+        atomic_load(&o->refs) <= 0) {
+        ray_debug("store", "finishing the free of object %u left half done by a dead process",
+                  slot);
+        obj_free(s, slot);
+    }
 }
 
 int store_obj_ref_live(store *s, uint32_t slot, uint32_t gen)
@@ -391,6 +421,8 @@ int store_repair(store *s)
     ray_shlock_break(&r->lock, tid);
     return 1;
 }
+
+int store_is_lock(const store *s, const ray_shlock *l) { return l == &s->r->lock; }
 
 void store_get_stats(store *s, store_stats *out)
 {

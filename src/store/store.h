@@ -106,6 +106,11 @@ typedef struct store {
     uint32_t max_objects;
     uint16_t client;            /* this process's client slot */
     int arena_fd;
+    /* Where this process says which object it is freeing (its shared slot:
+     * the node service finishes the free if it dies half way), or NULL;
+     * only the thread freeing_tid records there. */
+    _Atomic uint64_t *freeing;
+    pid_t freeing_tid;
 } store;
 
 /* Bytes of control region the store needs, and the offset of the object
@@ -144,9 +149,17 @@ static inline void store_obj_ref(store *s, uint32_t slot)
     atomic_fetch_add_explicit(&s->objs[slot].refs, 1, memory_order_relaxed);
 }
 void store_obj_free(store *s, uint32_t slot);
+/* Node service: a process died while freeing object (gen << 32 | slot):
+ * finish that free if the object is still half freed. */
+void store_obj_free_resume(store *s, uint64_t freeing);
 /* One more reference on object (slot, gen) if it is still live: never
  * brings back an object whose last holder let go.  Returns 1 if taken. */
 int store_obj_ref_live(store *s, uint32_t slot, uint32_t gen);
+/* Drops one reference; 1 if it was the last (the caller frees the object). */
+static inline int store_obj_unref_last(store *s, uint32_t slot)
+{
+    return atomic_fetch_sub_explicit(&s->objs[slot].refs, 1, memory_order_acq_rel) == 1;
+}
 static inline void store_obj_unref(store *s, uint32_t slot)
 {
     if (atomic_fetch_sub_explicit(&s->objs[slot].refs, 1, memory_order_acq_rel) == 1)
@@ -182,6 +195,8 @@ void store_prefault(store *s, const _Atomic int *stop);
  * holds the allocator lock, rebuild the allocator from the object table and
  * free the lock.  Returns 1 if a repair was done. */
 int store_repair(store *s);
+/* Whether l is the store's lock (for the node service's lock repair). */
+int store_is_lock(const store *s, const ray_shlock *l);
 
 /* Checks the allocator under the store lock (tests, debugging). */
 int store_check(store *s);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -194,6 +195,86 @@ static inline int count_files(const char *dir, const char *prefix)
             n++;
     closedir(d);
     return n;
+}
+
+/* ---- processes, from /proc */
+
+/* The parent of pid, or -1. */
+static inline pid_t proc_ppid(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t k = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : 0;
+    if (fd >= 0)
+        close(fd);
+    buf[k > 0 ? k : 0] = 0;
+    char *rp = strrchr(buf, ')'); /* "pid (comm) state ppid ..." */
+    int ppid = -1;
+    char state;
+    if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+        return -1;
+    return ppid;
+}
+
+/* Whether pid's initial environment holds the entry kv ("NAME=value"). */
+static inline int proc_has_env(pid_t pid, const char *kv)
+{
+    static char buf[65536];
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t len = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (len <= 0)
+        return 0;
+    buf[len] = 0;
+    for (ssize_t i = 0; i < len; i += (ssize_t)strlen(buf + i) + 1)
+        if (!strcmp(buf + i, kv))
+            return 1;
+    return 0;
+}
+
+/* The processes whose parent is ppid (any when ppid <= 0) and whose
+ * environment has kv (any when NULL): up to max pids, returns how many. */
+static inline int proc_find(pid_t ppid, const char *kv, pid_t *pids, int max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if ((ppid > 0 && proc_ppid(pid) != ppid) || (kv && !proc_has_env(pid, kv)))
+            continue;
+        if (n < max)
+            pids[n] = pid;
+        n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Waits for child pid for timeout_s; SIGKILLs it past that.  1 if it ended
+ * by itself. */
+static inline int wait_child(pid_t pid, double timeout_s, int *status)
+{
+    double end = now_s() + timeout_s;
+    for (;;) {
+        pid_t p = waitpid(pid, status, WNOHANG);
+        if (p == pid)
+            return 1;
+        if (p < 0 || now_s() > end) {
+            kill_pid(pid, SIGKILL);
+            waitpid(pid, status, 0);
+            return 0;
+        }
+        sleep_s(0.01);
+    }
 }
 
 #endif

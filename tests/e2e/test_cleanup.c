@@ -103,31 +103,9 @@ static int child_main(int argc, char **argv, const char *mode)
 /* Fills pids with the processes whose environment has TAG_VAR=tag. */
 static int job_pids(const char *tag, int *pids, int max)
 {
-    char want[128], path[300], buf[65536];
-    int wl = snprintf(want, sizeof(want), TAG_VAR "=%s", tag), n = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/environ", e->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t len = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        for (ssize_t i = 0; i + wl <= len; i += (ssize_t)strlen(buf + i) + 1) {
-            if (!memcmp(buf + i, want, (size_t)wl) && buf[i + wl] == 0) {
-                if (n < max)
-                    pids[n] = atoi(e->d_name);
-                n++;
-                break;
-            }
-        }
-    }
-    if (d)
-        closedir(d);
-    return n;
+    char want[128];
+    snprintf(want, sizeof(want), TAG_VAR "=%s", tag);
+    return proc_find(0, want, pids, max);
 }
 
 /* Collects the /dev/shm files the processes have open (none is best). */
@@ -254,20 +232,9 @@ static pid_t child_of(run *c, pid_t parent)
 {
     int pids[256];
     int n = job_pids(c->tag, pids, 256);
-    for (int i = 0; i < n && i < 256; i++) {
-        char path[64], buf[512];
-        snprintf(path, sizeof(path), "/proc/%d/stat", pids[i]);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ssize_t k = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : 0;
-        if (fd >= 0)
-            close(fd);
-        buf[k > 0 ? k : 0] = 0;
-        char *rp = strrchr(buf, ')'); /* "pid (comm) state ppid ..." */
-        int ppid = 0;
-        char state;
-        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
+    for (int i = 0; i < n && i < 256; i++)
+        if (proc_ppid(pids[i]) == parent)
             return pids[i];
-    }
     return -1;
 }
 
@@ -289,22 +256,6 @@ static pid_t start_child(run *c, char *self)
     _exit(127);
 }
 
-/* Waits for the child with a deadline; SIGKILLs it past the deadline. */
-static int wait_child(pid_t pid, double timeout_s, int *status)
-{
-    double end = now_s() + timeout_s;
-    for (;;) {
-        pid_t p = waitpid(pid, status, WNOHANG);
-        if (p == pid)
-            return 1;
-        if (p < 0 || now_s() > end) {
-            kill_pid(pid, SIGKILL);
-            waitpid(pid, status, 0);
-            return 0;
-        }
-        sleep_s(0.01);
-    }
-}
 
 static void check_running(run *c, char shm[][256], int *nshm)
 {

@@ -55,7 +55,7 @@ int main(void)
        "ray_task_opts_init sets the documented defaults");
     ray_actor_opts a;
     ray_actor_opts_init(&a);
-    ok(a.num_cpus == 1 && a.num_gpus == 0 && a.max_restarts == 0 && a.node == -1 &&
+    ok(a.num_cpus == RAY_ACTOR_CPUS_DEFAULT && a.num_gpus == 0 && a.max_restarts == 0 && a.node == -1 &&
            a.name == NULL && a.resources == NULL,
        "ray_actor_opts_init sets the documented defaults");
     int neg = 1;

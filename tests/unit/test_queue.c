@@ -5,7 +5,7 @@
  * table is full); the FIFO queues of task slots (order, len, contains,
  * push_front, batch pops that record the batch, close for a dead actor),
  * also against a model over random operations and between two processes;
- * sched_queue_repair after a process died holding a queue's lock in the
+ * sched_queue_take_over after a process died holding a queue's lock in the
  * middle of a push or a pop; and CPU tokens, which never go below zero
  * however many processes take and return them.
  */
@@ -44,7 +44,7 @@ static void push_front_slots(sched *s, sched_queue *q, const uint32_t *ts, uint3
 static uint32_t new_task(void)
 {
     uint32_t t = 0;
-    sched_task_new(S, &t);
+    sched_task_new(S, &t, NULL);
     return t;
 }
 
@@ -54,17 +54,17 @@ static void test_task_slots(void)
     static uint8_t seen[MAX_TASKS];
     uint32_t n = 0, t;
     int bad = 0;
-    while (sched_task_new(S, &t) == 0 && n < MAX_TASKS) {
+    while (sched_task_new(S, &t, NULL) == 0 && n < MAX_TASKS) {
         bad |= t == 0 || t >= MAX_TASKS || seen[t]++;
         slots[n++] = t;
     }
     is_int(n, MAX_TASKS - 1, "the table gives %d distinct slots, never slot 0", MAX_TASKS - 1);
     ok(!bad, "all in range and distinct");
-    is_rc(sched_task_new(S, &t), RAY_ETOOBIG, "then RAY_ETOOBIG");
+    is_rc(sched_task_new(S, &t, NULL), RAY_ETOOBIG, "then RAY_ETOOBIG");
     is_int(atomic_load(&S->r->tasks_live), MAX_TASKS - 1, "tasks_live counts them");
     uint32_t gen = sched_task_at(S, slots[10])->gen;
     sched_task_free(S, slots[10]);
-    is_rc(sched_task_new(S, &t), 0, "a freed slot can be taken again");
+    is_rc(sched_task_new(S, &t, NULL), 0, "a freed slot can be taken again");
     ok(t == slots[10] && sched_task_at(S, t)->gen == gen + 1, "it is that slot, one generation on");
     for (uint32_t i = 0; i < n; i++)
         sched_task_free(S, slots[i]);
@@ -259,6 +259,17 @@ static void expect_queue(sched_queue *q, const uint32_t *want, uint32_t n, const
        "%s: the queue then yields exactly its tasks, in order", what);
 }
 
+/* What the node service does: take the dead holder's lock over (re-linked),
+ * then let it go. */
+static void repair(sched_queue *q, const char *what)
+{
+    int took = sched_queue_take_over(S, q);
+    ok(took && atomic_load(&q->lock.owner) == unit_tid(),
+       "%s: the lock is taken over by the repairer", what);
+    if (took)
+        ray_shlock_unlock(&q->lock);
+}
+
 static void test_repair(void)
 {
     sched_queue *q = &S->r->ready;
@@ -269,17 +280,17 @@ static void test_repair(void)
         sched_queue_push(S, q, t[i]);
     pid_t pid = die_in(q, half_push, t[3]);
     is_int(atomic_load(&q->lock.owner), pid, "a child died in the middle of a push, lock held");
-    sched_queue_repair(S, q);
+    repair(q, "push cut short");
     expect_queue(q, t, 4, "push cut short");
 
     for (int i = 0; i < 5; i++)
         sched_queue_push(S, q, t[i]);
     die_in(q, half_pop, 0);
-    sched_queue_repair(S, q);
+    repair(q, "pop cut short");
     expect_queue(q, &t[2], 3, "pop cut short");
 
     die_in(q, half_push, t[5]);
-    sched_queue_repair(S, q);
+    repair(q, "push onto an empty queue cut short");
     expect_queue(q, &t[5], 1, "push onto an empty queue cut short");
     sched_queue_push(S, q, t[0]);
     expect_queue(q, &t[0], 1, "after the repairs, a push and a pop work");
@@ -292,11 +303,11 @@ static void test_repair_live_owner(void)
     sched_queue *q = &S->r->ready;
     uint32_t t = new_task();
     sched_queue_push(S, q, t);
-    sched_queue_repair(S, q);
-    is_int(atomic_load(&q->len), 1, "repair of a queue whose lock is free changes nothing");
+    is_int(sched_queue_take_over(S, q), 0, "a queue whose lock is free is not taken over");
+    is_int(atomic_load(&q->len), 1, "  ... and nothing changes");
     ray_shlock_lock(&q->lock, unit_tid());
     q->tail = 0; /* mid-operation state of a live holder: not to be touched */
-    sched_queue_repair(S, q);
+    is_int(sched_queue_take_over(S, q), 0, "nor one whose holder is alive");
     ok(atomic_load(&q->lock.owner) == unit_tid() && q->tail == 0,
        "repair leaves a queue whose lock holder is alive alone");
     q->tail = t;
@@ -315,7 +326,7 @@ static int produce(void)
     for (uint32_t seq = 0; seq < STREAM; seq++) {
         uint32_t t = 0;
         uint64_t deadline = ray_now_ns() + 10000000000ull;
-        while (sched_task_new(S, &t) != 0) /* the consumer frees them */
+        while (sched_task_new(S, &t, NULL) != 0) /* the consumer frees them */
             if (ray_now_ns() > deadline)
                 return 2;
         S->tasks[t].attempt = seq;
