@@ -49,12 +49,14 @@ static int new_object(size_t size, uint32_t *slot, void **data, ray_ref *out)
     if (size >= MAX_OBJECT_BYTES)
         return ray_err(RAY_EINVAL, "object size %zu is not valid", size);
     store *st = cl_store();
-    int rc = store_obj_new(st, STORE_CREATED, 1, slot);
+    uint32_t pos;
+    pthread_mutex_lock(&ray_cl.lock);
+    store_rec *rec = client_hold_reserve(&pos);
+    int rc = store_obj_new_at(st, STORE_CREATED, 1, slot, &rec, 1);
+    client_hold_made(pos, rc ? 0 : *slot, rc ? 0 : st->objs[*slot].gen);
+    pthread_mutex_unlock(&ray_cl.lock);
     if (rc)
         return rc;
-    pthread_mutex_lock(&ray_cl.lock);
-    client_hold_new(*slot, st->objs[*slot].gen);
-    pthread_mutex_unlock(&ray_cl.lock);
     *out = ray_id_ref(store_obj_id(st, *slot, ray_cl.node));
     if ((rc = store_obj_alloc(st, *slot, size, data)))
         client_hold_drop(ray_ref_id(*out));

@@ -89,6 +89,11 @@ int client_service_alive(void);
 
 /* ---- refs.c: references this process holds */
 void client_hold_new(uint32_t slot, uint32_t gen);    /* a fresh ref (count 1) */
+/* For an object about to be made (caller holds ray_cl.lock): an entry of
+ * this process's list for store_obj_new_at to fill in, then what was made
+ * there (slot 0: nothing, the entry goes); pos links the two. */
+store_rec *client_hold_reserve(uint32_t *pos);
+void client_hold_made(uint32_t pos, uint32_t slot, uint32_t gen);
 int client_hold_acquire(uint32_t slot, uint32_t gen); /* take one if not held */
 int client_hold_held(uint32_t slot, uint32_t gen);    /* held here; no lock needed */
 int client_hold_release(ray_id id);                   /* ray_release */

@@ -47,13 +47,16 @@ static uint32_t frame_now(void)
     return RAY_MIN(atomic_load(&ray_cl.me->depth), 127u);
 }
 
+/* A new entry at the end of the list, holding (slot, gen) (slot 0: to be
+ * filled in); its position + 1, or 0 when the list is full (not tracked:
+ * leaked only if this process dies). */
 static uint32_t list_add(uint32_t slot, uint32_t gen)
 {
     sched_client *me = ray_cl.me;
     sched_out *list = sched_client_held(cl_sched(), ray_cl.slot);
     uint32_t n = atomic_load_explicit(&me->held_n, memory_order_relaxed);
     if (n >= SCHED_HELD_MAX)
-        return 0; /* not tracked: leaked only if this process dies */
+        return 0;
     list[n] = (sched_out){slot, gen};
     atomic_store_explicit(&me->held_n, n + 1, memory_order_release);
     return n + 1;
@@ -70,7 +73,7 @@ static void list_remove(uint32_t pos)
         return;
     sched_out last = list[n - 1];
     atomic_store_explicit(&me->held_n, n - 1, memory_order_release);
-    if (i != n - 1) {
+    if (i != n - 1 && last.slot) {
         list[i] = last;
         uint64_t h = hold_get(last.slot);
         hold_set(last.slot, HOLD(HOLD_GEN(h), HOLD_FRAME(h), i + 1));
@@ -82,6 +85,21 @@ void client_hold_new(uint32_t slot, uint32_t gen)
 {
     uint32_t pos = list_add(slot, gen);
     hold_set(slot, HOLD(gen, frame_now(), pos));
+}
+
+store_rec *client_hold_reserve(uint32_t *pos)
+{
+    static store_rec untracked;
+    *pos = list_add(0, 0);
+    return *pos ? &sched_client_held(cl_sched(), ray_cl.slot)[*pos - 1] : &untracked;
+}
+
+void client_hold_made(uint32_t pos, uint32_t slot, uint32_t gen)
+{
+    if (slot)
+        hold_set(slot, HOLD(gen, frame_now(), pos));
+    else
+        list_remove(pos);
 }
 
 int client_hold_held(uint32_t slot, uint32_t gen)
@@ -129,9 +147,14 @@ static int forget(uint32_t slot)
 {
     RAY_FAULT(RELEASE);
     uint64_t h = hold_get(slot);
+    uint32_t pos = HOLD_POS(h);
     hold_set(slot, HOLD(HOLD_GEN(h), 0, ray_cl.epoch & 0xffffffu) | HOLD_RELEASED);
-    list_remove(HOLD_POS(h));
-    return store_obj_unref_last(cl_store(), slot);
+    if (pos) /* out of the list in one store, then the count: the list closes up after */
+        sched_client_held(cl_sched(), ray_cl.slot)[pos - 1].slot = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    int last = store_obj_unref_last(cl_store(), slot);
+    list_remove(pos);
+    return last;
 }
 
 static int not_held(ray_id id)

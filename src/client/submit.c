@@ -96,34 +96,37 @@ static int build_body(sched_task *k, uint64_t body, uint8_t **b)
     *b = k->body;
     if (body <= SCHED_BODY_INLINE)
         return 0;
-    uint32_t obj;
     void *p;
-    int rc = store_obj_new(st, STORE_SEALED, 1, &obj);
+    int rc = store_obj_new(st, STORE_SEALED, 1, &k->body_obj); /* recorded at once */
     if (rc)
         return rc;
-    k->body_obj = obj;
-    if ((rc = store_obj_alloc(st, obj, body, &p)))
+    if ((rc = store_obj_alloc(st, k->body_obj, body, &p)))
         return rc;
     *b = p;
     return 0;
 }
 
-/* The outputs: each PENDING with two holders, the caller (listed as its
- * hold at once) and the producer (counted in k->nret). */
+/* The outputs: each PENDING with two holders, the caller (its list) and
+ * the producer (the task's outputs, counted in k->nret), both recorded as
+ * the object is taken. */
 static int build_outputs(sched_task *k, uint32_t t, int nret, sched_out *outs, ray_ref *returns)
 {
     store *st = cl_store();
     int rc = 0;
     pthread_mutex_lock(&ray_cl.lock);
     for (int i = 0; i < nret && !rc; i++) {
-        uint32_t o;
-        if ((rc = store_obj_new(st, STORE_PENDING, 2, &o)))
-            break;
-        st->objs[o].task = t;
-        outs[i] = (sched_out){o, st->objs[o].gen};
-        client_hold_new(o, outs[i].gen);
+        uint32_t o, pos;
+        outs[i] = (sched_out){0, 0};
         atomic_signal_fence(memory_order_seq_cst);
-        k->nret = (uint16_t)(i + 1);
+        k->nret = (uint16_t)(i + 1); /* counted before it exists: a zero record is skipped */
+        store_rec *rec[2] = {&outs[i], client_hold_reserve(&pos)};
+        rc = store_obj_new_at(st, STORE_PENDING, 2, &o, rec, 2);
+        client_hold_made(pos, rc ? 0 : o, rc ? 0 : outs[i].gen);
+        if (rc) {
+            k->nret = (uint16_t)i;
+            break;
+        }
+        st->objs[o].task = t;
         returns[i] = ray_id_ref(store_obj_id(st, o, ray_cl.node));
     }
     pthread_mutex_unlock(&ray_cl.lock);

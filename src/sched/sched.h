@@ -37,7 +37,7 @@
 
 /* ------------------------------------------------------------- task slots */
 
-typedef struct sched_out { uint32_t slot, gen; } sched_out; /* a slot and its generation */
+typedef store_rec sched_out; /* a slot and its generation */
 /* A slot and its generation in one word, written in one store (intents). */
 static inline uint64_t sched_pack(uint32_t slot, uint32_t gen) { return (uint64_t)gen << 32 | slot; }
 static inline sched_out sched_unpack(uint64_t w) { return (sched_out){(uint32_t)w, (uint32_t)(w >> 32)}; }

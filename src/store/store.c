@@ -146,14 +146,23 @@ static uint32_t slot_pop(store *s)
                             offsetof(store_obj, next_free));
 }
 
-int store_obj_new(store *s, uint32_t state, int32_t refs, uint32_t *slot_out)
+int store_obj_new_at(store *s, uint32_t state, int32_t refs, uint32_t *slot_out,
+                     store_rec *const *rec, int nrec)
 {
     uint32_t slot = slot_pop(s);
     if (!slot)
         return ray_err(RAY_ETOOBIG, "object table full: %u live objects (raise "
                                     "RAY_MPI_MAX_OBJECTS)", s->max_objects - 1);
     store_obj *o = &s->objs[slot];
-    o->gen = ray_gen_next(o->gen);
+    uint32_t gen = ray_gen_next(o->gen);
+    o->gen = gen;
+    *slot_out = slot;
+    for (int i = 0; i < nrec; i++) { /* the generation first: a record is valid once its slot is */
+        rec[i]->gen = gen;
+        atomic_signal_fence(memory_order_seq_cst);
+        rec[i]->slot = slot;
+    }
+    atomic_signal_fence(memory_order_seq_cst);
     o->size = 0;
     o->block = 0;
     o->err = 0;
@@ -162,9 +171,8 @@ int store_obj_new(store *s, uint32_t state, int32_t refs, uint32_t *slot_out)
     o->creator = s->client;
     o->u.offset = 0;
     atomic_store_explicit(&o->refs, refs, memory_order_relaxed);
-    atomic_store_explicit(&o->state, state, memory_order_release);
     atomic_fetch_add_explicit(&s->r->objects_live, 1, memory_order_relaxed);
-    *slot_out = slot;
+    atomic_store_explicit(&o->state, state, memory_order_release);
     return 0;
 }
 

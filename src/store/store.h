@@ -130,9 +130,20 @@ static inline store_obj *store_obj_at(const store *s, uint32_t slot) { return &s
  * malformed, of another job, freed or reused. */
 store_obj *store_obj_lookup(const store *s, ray_id id);
 
+/* Where a holder records an object: its slot and generation. */
+typedef struct store_rec { uint32_t slot, gen; } store_rec;
+
 /* Takes a free entry: state, refs and creator set, size 0.  RAY_ETOOBIG when
- * the table is full. */
-int store_obj_new(store *s, uint32_t state, int32_t refs, uint32_t *slot);
+ * the table is full.  Right after the slot is taken, before anything else,
+ * it goes to *slot and (slot, gen) to each rec[0..nrec): where its holders
+ * record it, so that whenever a process dies the object is either recorded
+ * by its holders or was never taken. */
+int store_obj_new_at(store *s, uint32_t state, int32_t refs, uint32_t *slot, store_rec *const *rec,
+                     int nrec);
+static inline int store_obj_new(store *s, uint32_t state, int32_t refs, uint32_t *slot)
+{
+    return store_obj_new_at(s, state, refs, slot, NULL, 0);
+}
 /* Gives an entry `size` bytes (inline or arena) and returns where to write
  * them.  RAY_ENOMEM with how much was asked and is free. */
 int store_obj_alloc(store *s, uint32_t slot, uint64_t size, void **data);
