@@ -319,7 +319,7 @@ static int setup(node *n)
     double cpus, gpus;
     uint64_t store_bytes;
     uint32_t max_workers;
-    int rc = topo_detect(&t);
+    int rc = topo_detect(&n->cfg, &t);
     if (!rc)
         rc = topo_resolve(&n->cfg, &t, &cpus, &gpus, &store_bytes, &max_workers);
     if (rc)

@@ -33,7 +33,7 @@ static int print_config(const ray_config *cfg)
     double cpus, gpus;
     uint64_t store;
     uint32_t max_workers;
-    if (topo_detect(&t) || topo_resolve(cfg, &t, &cpus, &gpus, &store, &max_workers)) {
+    if (topo_detect(cfg, &t) || topo_resolve(cfg, &t, &cpus, &gpus, &store, &max_workers)) {
         fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
         return 1;
     }
