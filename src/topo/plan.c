@@ -87,6 +87,14 @@ static int gpu_dom_free(const topo *t, const topo_busy *b, int dom)
     return n;
 }
 
+int topo_gpus_fit(const topo *t, const topo_busy *b, uint32_t gpu_milli)
+{
+    int n = 0;
+    for (int g = 0; g < t->ngpu; g++)
+        n += gpu_milli < 1000 ? b->gpu_milli[g] + gpu_milli <= 1000 : b->gpu_milli[g] == 0;
+    return gpu_milli == 0 || n >= (gpu_milli < 1000 ? 1 : (int)((gpu_milli + 999) / 1000));
+}
+
 /* A share of one GPU: packed onto the most used GPU it still fits on. */
 static int gpu_share_pick(const topo *t, const topo_busy *b, uint32_t milli)
 {

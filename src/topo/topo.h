@@ -121,6 +121,10 @@ void topo_busy_free(topo_busy *b);
 int topo_place(const topo *t, topo_busy *b, uint64_t key, const topo_request *req,
                topo_binding *out);
 void topo_release(topo_busy *b, uint64_t key);
+/* 1 when b leaves room for gpu_milli without sharing a GPU beyond its
+ * whole (n free GPUs, or a GPU with the share left): the service's
+ * admission check before it takes CPU tokens. */
+int topo_gpus_fit(const topo *t, const topo_busy *b, uint32_t gpu_milli);
 
 /* Whether a worker bound as a must be rebound to run as b. */
 int topo_binding_same(const topo_binding *a, const topo_binding *b);
@@ -186,19 +190,23 @@ int topo_show_config(const ray_config *cfg, FILE *out);
  *   - topo_plan_pool(max_workers) once into a private array; a pool worker
  *     that starts takes the lowest free plan index k (a bitmap the service
  *     keeps; freed when it dies), so the pool fills domains in turn.
- *   - topo_busy_create() kept in sched_service; it replaces gpu_busy:
- *     acquire() calls topo_place(topo, busy, slot + 1, {g->cpu, gpu_milli})
- *     once sched_cpu_try succeeded and takes out.gpu_ids as the grant's
- *     GPUs (gpus_take goes); grant_drop() and release() call
- *     topo_release(busy, slot + 1).  An actor holding 0 CPUs gets the
- *     whole node (or its GPUs' domain), as topo_place gives for cpu 0.
+ *   - topo_busy_create() kept in sched_service; it replaces gpu_busy
+ *     (src/sched/resources.c): svc_acquire(), once sched_cpu_try succeeded,
+ *     calls topo_place(topo, busy, g->key, {cpu, gpu}) with g->key a new
+ *     grant number (++svc->grant_seq) and takes out.gpu_ids as the grant's
+ *     GPUs; gpus_free becomes topo_gpus_fit and gpus_take goes.  The grant
+ *     keeps the binding.  svc_grant_to() copies key and binding to the client;
+ *     svc_grant_drop() and svc_release() call topo_release(busy, key).  An
+ *     actor holding 0 CPUs gets the whole node (or its GPUs' domain), as
+ *     topo_place gives for cpu 0.
  * sched_client (the shared slot) gains `topo_binding bind` (304 bytes; the
  * region is sparse) and `_Atomic uint32_t bind_seq`, written by the
  * service (bind, then seq++) before it wakes the process:
- *   - spawn.c: a pool worker gets plan[k]; a dedicated worker or an actor
- *     the binding of its grant.  The exec environment gets topo_gpu_env's
- *     variables (CUDA reads them once, at its initialisation, so a GPU
- *     task always runs in a worker spawned for it).
+ *   - svc_spawn() (pool.c) / sched_spawn_process() (spawn.c): a pool worker
+ *     gets plan[k]; a dedicated worker or an actor the binding of its
+ *     grant.  The exec environment gets topo_gpu_env's variables (CUDA
+ *     reads them once, when it initialises, so a GPU task always runs in
+ *     a worker spawned for it).
  *   - a pool worker given a task of another shape in its mailbox gets that
  *     task's binding (seq++) before the push; back to plan[k] after.
  * Worker (client/worker.c): after its handshake (the welcome) calls

@@ -264,6 +264,8 @@ static void test_place_gpus(const topo *t, topo_busy *b)
     ok(two.ngpus == 2 && two.gpu_ids[0] == 2 && two.gpu_ids[1] == 3 && bound_as(&two, "126-127", 3),
        "2 GPUs + 2 CPUs: the pair near NUMA 3 (cuda2, cuda3) and PUs of NUMA 3");
     ok(!strcmp(gpu_env(t, &two, "CUDA_VISIBLE_DEVICES"), "2,3"), "  ... CUDA_VISIBLE_DEVICES=2,3");
+    ok(topo_gpus_fit(t, b, 2000) && !topo_gpus_fit(t, b, 3000),
+       "with cuda2 and cuda3 held, 2 more GPUs fit, 3 do not");
     topo_binding one = place(t, b, 4, 1000, 1000);
     ok(one.ngpus == 1 && one.gpu_ids[0] == 0 && bound_as(&one, "75", 0),
        "1 GPU: cuda0 (best fit: a domain with one free GPU) and a free PU of NUMA 0");
@@ -271,6 +273,8 @@ static void test_place_gpus(const topo *t, topo_busy *b)
     ok(h1.ngpus == 1 && h2.ngpus == 1 && h1.gpu_ids[0] == 1 && h2.gpu_ids[0] == 1 && h1.numa == 1 &&
            h2.numa == 1 && strcmp(h1.cpus, h2.cpus),
        "two 0.5-GPU tasks share cuda1, each with its own PU of NUMA 1 (%s, %s)", h1.cpus, h2.cpus);
+    ok(!topo_gpus_fit(t, b, 1000) && !topo_gpus_fit(t, b, 100) && topo_gpus_fit(t, b, 0),
+       "all 4 GPUs held: no GPU and no share of one fits; a CPU-only task does");
     topo_release(b, 3);
     topo_binding again = place(t, b, 7, 0, 2000);
     ok(again.ngpus == 2 && again.gpu_ids[0] == 2 && bound_as(&again, "48-63,112-127", 3),
