@@ -319,9 +319,11 @@ static int setup(node *n)
     double cpus, gpus;
     uint64_t store_bytes;
     uint32_t max_workers;
-    int rc = topo_detect(&t);
+    int rc = topo_detect(&n->cfg, &t);
     if (!rc)
         rc = topo_resolve(&n->cfg, &t, &cpus, &gpus, &store_bytes, &max_workers);
+    if (!rc && n->cfg.show_placement)
+        rc = topo_show_config(&n->cfg, stderr);
     if (rc)
         return rc;
     n->cfg.object_store_memory = store_bytes;

@@ -3,7 +3,8 @@
  * node service of its node and starts the driver as its child, then ends
  * the job with the driver's exit status.  Options are the settings table
  * (`ray-mpi --help`); `ray-mpi --config` prints every setting with its value
- * and where it came from.
+ * and where it came from; `ray-mpi --show-placement` prints the node's
+ * topology and where each worker would go, and runs nothing.
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -18,6 +19,7 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ray-mpi [options] DRIVER [ARGS...]\n"
+                 "       ray-mpi [options] --show-placement\n"
                  "       ray-mpi --config | --help | --version\n\n"
                  "Runs DRIVER, a program that calls ray_init(), with this node's service.\n"
                  "Every option has an environment twin RAY_MPI_<NAME>; options win.\n\n"
@@ -33,7 +35,7 @@ static int print_config(const ray_config *cfg)
     double cpus, gpus;
     uint64_t store;
     uint32_t max_workers;
-    if (topo_detect(&t) || topo_resolve(cfg, &t, &cpus, &gpus, &store, &max_workers)) {
+    if (topo_detect(cfg, &t) || topo_resolve(cfg, &t, &cpus, &gpus, &store, &max_workers)) {
         fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
         return 1;
     }
@@ -74,7 +76,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
         return 2;
     }
-    int i = 1;
+    int i = 1, show = 0;
     while (i < argc && !strncmp(argv[i], "--", 2)) {
         if (!strcmp(argv[i], "--")) {
             i++;
@@ -90,6 +92,11 @@ int main(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--config"))
             return print_config(&cfg);
+        if (!strcmp(argv[i], "--show-placement")) { /* bare: the action; =yes: a setting */
+            show = 1;
+            i++;
+            continue;
+        }
         int used;
         if (ray_config_option(&cfg, argc - i, argv + i, &used)) {
             fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
@@ -100,6 +107,12 @@ int main(int argc, char **argv)
             return 2;
         }
         i += used;
+    }
+    if (show) {
+        if (!topo_show_config(&cfg, stdout))
+            return 0;
+        fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
+        return 1;
     }
     if (i >= argc) {
         usage(stderr);

@@ -81,11 +81,11 @@ int ray_log_parse_level(const char *s);
  */
 #define RAY_CONFIG_TABLE(X)                                                   \
     X(NUM_CPUS, num_cpus, DOUBLE, "auto",                                     \
-      "CPUs offered to tasks (auto: SLURM_CPUS_ON_NODE, else the CPUs this "  \
-      "process may run on, from hwloc)")                                      \
+      "CPUs offered to tasks (auto: the CPUs this process may run on, from "  \
+      "hwloc, capped by SLURM_CPUS_ON_NODE)")                                 \
     X(NUM_GPUS, num_gpus, DOUBLE, "auto",                                     \
-      "GPUs offered to tasks (auto: SLURM_GPUS_ON_NODE, else GPUs found by "  \
-      "hwloc)")                                                               \
+      "GPUs offered to tasks (auto: those CUDA_VISIBLE_DEVICES lists, else "  \
+      "SLURM_GPUS_ON_NODE, else GPUs found by hwloc)")                        \
     X(RESOURCES, resources, STRING, "",                                       \
       "custom resources of this node, \"name:amount,...\"")                   \
     X(OBJECT_STORE_MEMORY, object_store_memory, SIZE, "auto",                 \
@@ -115,6 +115,17 @@ int ray_log_parse_level(const char *s);
     X(FAULT, fault, STRING, "",                                               \
       "developer builds: make workers _exit at named points, "                \
       "\"point[:probability[:max_hits]],...\" (see HACKING.md)")              \
+    X(BIND, bind, STRING, "core",                                             \
+      "how workers are bound: core (each to its own cores and their NUMA "    \
+      "memory), numa (to the whole NUMA domain), none")                      \
+    X(PER_NUMA, per_numa, BOOL, "no",                                         \
+      "one node service per NUMA domain (srun --ntasks-per-node=<domains>): " \
+      "each takes only its domain's cores, memory and GPUs")                  \
+    X(TOPOLOGY, topology, STRING, "",                                         \
+      "an hwloc XML to plan for instead of this machine (nothing is bound)")  \
+    X(SHOW_PLACEMENT, show_placement, BOOL, "no",                             \
+      "print the node's topology and where each worker goes at start; "       \
+      "ray-mpi --show-placement prints it and exits")                         \
     X(TMPDIR, tmpdir, STRING, "",                                             \
       "where the per-job directory is made (default: $TMPDIR, else /tmp)")    \
     X(LOG, log, STRING, "warn", "log level: error, warn, info, debug, trace")

@@ -6,7 +6,9 @@
  * option or value is exit status 2 with a message; a driver that cannot be
  * run is 127; Ctrl-C (SIGINT to the process group) and SIGTERM end the job
  * with 128 + the signal; a SIGKILLed ray-mpi leaves no process and no job
- * directory behind.
+ * directory behind; `--show-placement` prints a node's plan without
+ * running anything (golden lines of the fat node), RAY_MPI_SHOW_PLACEMENT=1
+ * prints it as the job starts.
  *
  * This program is also the driver: `test_launcher driver ...` (see
  * driver_main).  The test runs ray-mpi from RAY_MPI_BIN, else the one built
@@ -432,6 +434,51 @@ static void test_settings(const char *self)
     free(r);
 }
 
+/* The fat node's plan, as `ray-mpi --show-placement` prints it. */
+static void test_show_placement(const char *self)
+{
+    const char *xml = getenv("FAT_NODE_XML");
+    if (!ok(xml != NULL, "fat-node.xml given (FAT_NODE_XML)"))
+        return;
+    result *r = malloc(sizeof(*r));
+    char topo_env[4200];
+    snprintf(topo_env, sizeof(topo_env), "RAY_MPI_TOPOLOGY=%s", xml);
+    const char *env[] = {topo_env, NULL};
+    char *show[] = {(char *)bin, "--show-placement", NULL};
+    run(show, env, r);
+    is_int(r->status, 0, "ray-mpi --show-placement on the fat node exits 0");
+    static const char *lines[] = {
+        "machine: 2 packages, 4 NUMA domains, 64 cores, 128 PUs, 256.0 GiB\n",
+        "NUMA 3: 64.0 GiB, cores L#48-63, PUs 48-63,112-127\n",
+        "GPU 2: cuda2, NVIDIA A100-SXM4-80GB, PCI 0000:bb:00.0, near NUMA 3, "
+        "CUDA_VISIBLE_DEVICES=2\n",
+        "NIC ib1 mlx5_1: PCI 0000:98:00.0, near NUMA 2\n",
+        "pool slot 1: PU 16 (core L#16), NUMA 1\n",
+        "pool slot 64: PU 64 (core L#0), NUMA 0\n",
+        "GPU slot 3: PU 126 (core L#62), NUMA 3, GPU 3 (cuda3), CUDA_VISIBLE_DEVICES=3\n"};
+    int found = 0;
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        int has = str_has(r->out, lines[i]);
+        if (!has)
+            diag("missing: %s", lines[i]);
+        found += has;
+    }
+    is_int(found, (int)(sizeof(lines) / sizeof(lines[0])),
+           "  ... the golden lines: machine, NUMA, GPU, NIC, pool and GPU slots");
+    is_int(r->leftovers, 0, "  ... and starts no job (nothing in its TMPDIR)");
+    char *numa[] = {(char *)bin, "--show-placement", "--bind=numa", NULL};
+    run(numa, env, r);
+    ok(str_has(r->out, "pool slot 1: PUs 16-31,80-95 (cores L#16-31), NUMA 1\n"),
+       "ray-mpi --show-placement --bind=numa: slot 1 gets all of NUMA 1");
+    const char *env_show[] = {"RAY_MPI_SHOW_PLACEMENT=1", NULL};
+    char *job[] = {(char *)bin, (char *)self, "driver", "0", NULL};
+    run(job, env_show, r);
+    ok(r->status == 0 && str_has(r->err, "pool slot 0: PU") && str_has(r->err, "machine: "),
+       "RAY_MPI_SHOW_PLACEMENT=1: this machine's plan on stderr, then the job runs (%d)",
+       r->status);
+    free(r);
+}
+
 static void test_bad_usage(const char *self)
 {
     result *r = malloc(sizeof(*r));
@@ -508,6 +555,7 @@ int main(int argc, char **argv)
     test_exit_status(self, strchr(argv[0], '/') ? argv[0] : self);
     test_settings(self);
     test_bad_usage(self);
+    test_show_placement(self);
     test_signals(self);
     rm_tree(scratch);
     return tap_done();

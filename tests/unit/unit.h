@@ -120,4 +120,34 @@ static inline void unit_node_destroy(unit_node *u)
     close(u->arena_fd);
 }
 
+/* ---- fake nodes for src/topo: hwloc XMLs of tests/unit (TOPO_XML_DIR) and
+ * the variables a launcher leaves */
+
+/* Unsets every variable src/topo reads, so a test starts from a bare node. */
+static inline void unit_topo_clear(void)
+{
+    static const char *const vars[] = {
+        "SLURM_CPUS_ON_NODE",   "SLURM_GPUS_ON_NODE",  "SLURM_MEM_PER_NODE",
+        "SLURM_MEM_PER_CPU",    "SLURM_CPUS_PER_TASK", "SLURM_JOB_CPUS_PER_NODE",
+        "SLURM_NODEID",         "SLURM_LOCALID",       "CUDA_VISIBLE_DEVICES",
+        "ROCR_VISIBLE_DEVICES", "ZE_AFFINITY_MASK",    "OMPI_COMM_WORLD_LOCAL_RANK",
+        "PMIX_LOCAL_RANK",      "HWLOC_XMLFILE",       "RAY_MPI_TOPOLOGY",
+        "RAY_MPI_PER_NUMA",     "RAY_MPI_BIND",        "RAY_MPI_NUM_CPUS",
+        "RAY_MPI_NUM_GPUS"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+}
+
+/* RAY_MPI_TOPOLOGY=$TOPO_XML_DIR/name; 0 when TOPO_XML_DIR is not set. */
+static inline int unit_topo_use(const char *name)
+{
+    const char *dir = getenv("TOPO_XML_DIR");
+    char path[4096];
+    if (!dir)
+        return 0;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    setenv("RAY_MPI_TOPOLOGY", path, 1);
+    return 1;
+}
+
 #endif /* RAY_TEST_UNIT_H */
