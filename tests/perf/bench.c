@@ -10,6 +10,8 @@
  *   W4b  256 MiB in the store passed to a task that sums it  GBps (put not timed)
  *   W5a  100,000 calls on a counter actor, then all got      calls_per_s
  *   W5b  10,000 calls on the same actor, each waited for     rtt_median_us, rtt_p99_us
+ *   W9   W3's tree with 50 us tasks, without faults and with a  total_s, total_s_chaos,
+ *        worker SIGKILLed every 100 ms (tasks retry forever)  kills
  *
  * floors (peer=floor): a no-op call through a function pointer (with W1), a
  * round trip between two processes through a shared-memory flag and through
@@ -36,6 +38,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sched.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,7 +48,7 @@
 
 #define TIMEOUT_S   300.0
 #define MAX_REPS    101
-#define MAX_METRICS 2
+#define MAX_METRICS 3
 
 #define W1_TASKS    100000
 #define W2_TRIPS    10000
@@ -90,6 +95,30 @@ static int add(ray_ctx *ctx, const ray_buf *args, int nargs)
     return ray_return(ctx, 0, &s, sizeof(s));
 }
 RAY_REMOTE(add)
+
+static void spin_us(double us)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &b);
+    while ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) * 1e-3 < us);
+}
+
+/* W9's tasks: W3's, each busy for 50 us. */
+static int spin_leaf(ray_ctx *ctx, const ray_buf *args, int nargs)
+{
+    spin_us(50);
+    return leaf(ctx, args, nargs);
+}
+RAY_REMOTE(spin_leaf)
+
+static int spin_add(ray_ctx *ctx, const ray_buf *args, int nargs)
+{
+    spin_us(50);
+    return add(ctx, args, nargs);
+}
+RAY_REMOTE(spin_add)
 
 __attribute__((noinline)) static uint64_t sum_u64(const uint64_t *p, size_t n)
 {
@@ -560,11 +589,11 @@ static int rtt_floor_rep(int rep, double *v, int *ok)
 
 /* ------------------------------------------------------------------- W3 */
 
-static int w3_submit_leaves(ray_ref *level)
+static int w3_submit_leaves(ray_ref *level, const char *fn, const ray_task_opts *o)
 {
     for (int64_t i = 0; i < W3_LEAVES; i++) {
         ray_arg a = ray_arg_val(&i, sizeof(i));
-        int rc = ray_submit("leaf", &a, 1, NULL, &level[i]);
+        int rc = ray_submit(fn, &a, 1, o, &level[i]);
         if (rc) {
             release_all(level, (int)i);
             return fail_ray("ray_submit leaf", rc);
@@ -574,13 +603,13 @@ static int w3_submit_leaves(ray_ref *level)
 }
 
 /* Folds level[0..width) pairwise into level[0..width/2), until one ref. */
-static int w3_submit_adds(ray_ref *level)
+static int w3_submit_adds(ray_ref *level, const char *fn, const ray_task_opts *o)
 {
     for (int width = W3_LEAVES; width > 1; width /= 2)
         for (int i = 0; i < width / 2; i++) {
             ray_arg a[2] = {ray_arg_ref(level[2 * i]), ray_arg_ref(level[2 * i + 1])};
             ray_ref r;
-            int rc = ray_submit("add", a, 2, NULL, &r);
+            int rc = ray_submit(fn, a, 2, o, &r);
             if (rc) {
                 release_all(level, i); /* the folded ones */
                 release_all(level + 2 * i, width - 2 * i);
@@ -596,7 +625,7 @@ static int w3_submit_adds(ray_ref *level)
 static int w3_rep(int rep, double *v, int *ok)
 {
     double t0 = now();
-    if (w3_submit_leaves(g_refs) || w3_submit_adds(g_refs))
+    if (w3_submit_leaves(g_refs, "leaf", NULL) || w3_submit_adds(g_refs, "add", NULL))
         return -1;
     double t1 = now();
     ray_buf out;
@@ -611,6 +640,116 @@ static int w3_rep(int rep, double *v, int *ok)
     v[1] = W3_TASKS / (t2 - t0);
     printf("# W3 rep=%d submit_s=%.4f wait_s=%.4f sum=%lld\n", rep, t1 - t0, t2 - t1,
            (long long)sum);
+    return 0;
+}
+
+/* ------------------------------------------------------------------- W9 */
+
+static atomic_int g_kill_stop, g_kills;
+
+/* The node service: this driver's child of that name (embedded), else the
+ * ray-mpi that started it. */
+static pid_t node_service_pid(void)
+{
+    pid_t found = getppid();
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    char path[300], buf[512];
+    while (d && (e = readdir(d))) {
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = e->d_name[0] >= '1' && e->d_name[0] <= '9' ? fopen(path, "r") : NULL;
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        char st;
+        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == getpid() &&
+            strstr(buf, "(ray-mpi-node)"))
+            found = (pid_t)atoi(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* The service's children that are workers: one chosen at random. */
+static pid_t some_worker(pid_t svc, unsigned *seed)
+{
+    pid_t pids[512];
+    int n = 0;
+    char path[300], buf[512];
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < 512) {
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = e->d_name[0] >= '1' && e->d_name[0] <= '9' ? fopen(path, "r") : NULL;
+        size_t k = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[k] = 0;
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        char st;
+        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == svc &&
+            !strstr(buf, "(ray-mpi-sentine"))
+            pids[n++] = (pid_t)atoi(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    return n ? pids[rand_r(seed) % (unsigned)n] : 0;
+}
+
+static void *w9_killer(void *arg)
+{
+    pid_t svc = *(pid_t *)arg;
+    unsigned seed = (unsigned)getpid();
+    while (!atomic_load(&g_kill_stop)) {
+        usleep(100000);
+        pid_t w = some_worker(svc, &seed);
+        if (w > 1 && w != getpid() && kill(w, SIGKILL) == 0)
+            atomic_fetch_add(&g_kills, 1);
+    }
+    return NULL;
+}
+
+/* One tree of 50 us tasks; its time, or -1. */
+static double w9_tree(int *ok)
+{
+    ray_task_opts o;
+    ray_task_opts_init(&o);
+    o.max_retries = -1;
+    double t0 = now();
+    if (w3_submit_leaves(g_refs, "spin_leaf", &o) || w3_submit_adds(g_refs, "spin_add", &o))
+        return -1;
+    ray_buf out;
+    int rc = ray_get(g_refs[0], &out, TIMEOUT_S);
+    double t = now() - t0;
+    *ok &= !rc && as_i64(&out) == W3_SUM;
+    ray_release(g_refs[0]);
+    return rc ? (fail_ray("ray_get W9 root", rc), -1) : t;
+}
+
+static int w9_rep(int rep, double *v, int *ok)
+{
+    *ok = 1;
+    if ((v[0] = w9_tree(ok)) < 0)
+        return -1;
+    pid_t svc = node_service_pid();
+    pthread_t th;
+    atomic_store(&g_kill_stop, 0);
+    atomic_store(&g_kills, 0);
+    if (pthread_create(&th, NULL, w9_killer, &svc))
+        return fail("cannot start the killer thread");
+    v[1] = w9_tree(ok);
+    atomic_store(&g_kill_stop, 1);
+    pthread_join(th, NULL);
+    v[2] = atomic_load(&g_kills);
+    if (v[1] < 0)
+        return -1;
+    printf("# W9 rep=%d total_s=%.3f total_s_chaos=%.3f kills=%d ratio=%.2f\n", rep, v[0], v[1],
+           (int)v[2], v[1] / v[0]);
     return 0;
 }
 
@@ -814,7 +953,8 @@ enum {
     SEL_W4B = 16,
     SEL_W5A = 32,
     SEL_W5B = 64,
-    SEL_ALL = 127
+    SEL_W9 = 128,
+    SEL_ALL = 255
 };
 
 static const struct {
@@ -830,6 +970,7 @@ static const struct {
     {"W5", SEL_W5A | SEL_W5B},
     {"W5a", SEL_W5A},
     {"W5b", SEL_W5B},
+    {"W9", SEL_W9},
     {"all", SEL_ALL},
 };
 
@@ -895,6 +1036,7 @@ static void print_header(int sel)
 /* clang-format off */
 #define SERIES1(peer, wl, m, u, fn) {peer, wl, 1, {m}, {u}, fn}
 #define SERIES2(peer, wl, m1, m2, u1, u2, fn) {peer, wl, 2, {m1, m2}, {u1, u2}, fn}
+#define SERIES3(peer, wl, m1, m2, m3, u1, u2, u3, fn) {peer, wl, 3, {m1, m2, m3}, {u1, u2, u3}, fn}
 /* clang-format on */
 
 static const series S_W1 = SERIES1("ray-mpi", "W1", "tasks_per_s", "tasks/s", w1_rep);
@@ -912,6 +1054,8 @@ static const series F_W4B = SERIES1("floor", "W4b", "sum_256MiB_GBps", "GB/s", s
 static const series S_W5A = SERIES1("ray-mpi", "W5a", "calls_per_s", "calls/s", w5a_rep);
 static const series S_W5B =
     SERIES2("ray-mpi", "W5b", "rtt_median_us", "rtt_p99_us", "us", "us", w5b_rep);
+static const series S_W9 = SERIES3("ray-mpi", "W9", "total_s", "total_s_chaos", "kills", "s", "s",
+                                   "kills", w9_rep);
 
 /* A workload, then its floor (if any) and the runtime's counters. */
 static void run_pair(const series *s, const series *floor)
@@ -963,6 +1107,8 @@ static void run_selected(int sel)
     if (sel & SEL_W5B)
         run_pair(&S_W5B, NULL);
     w5_teardown();
+    if (sel & SEL_W9) /* last: it kills workers */
+        run_pair(&S_W9, NULL);
 }
 
 static int alloc_buffers(void)
@@ -985,7 +1131,7 @@ int main(int argc, char **argv)
     g_reps = reps && *reps ? atoi(reps) : 5;
     int sel = select_workloads(argc, argv);
     if (g_reps < 1 || g_reps > MAX_REPS - 1 || sel < 0 || alloc_buffers()) {
-        fprintf(stderr, "usage: [BENCH_REPS=1..%d] bench [W1 W2 W3 W4 W4a W4b W5 W5a W5b]\n",
+        fprintf(stderr, "usage: [BENCH_REPS=1..%d] bench [W1 W2 W3 W4 W4a W4b W5 W5a W5b W9]\n",
                 MAX_REPS - 1);
         ray_shutdown();
         return 2;
