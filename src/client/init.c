@@ -331,8 +331,7 @@ static int embedded_start(void)
 static void track_main_thread(void)
 {
     client_tracked = 1;
-    ray_cl.sh.st.freeing = &ray_cl.me->freeing;
-    ray_cl.sh.st.freeing_tid = ray_gettid();
+    store_freeing = &ray_cl.me->freeing;
     if (ray_fault_arm(ray_cl.cfg.fault, ray_cl.sh.r->fault_hits, &ray_cl.me->fault_at))
         ray_warn("client", "%s", ray_last_error());
 }

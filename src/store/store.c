@@ -311,9 +311,11 @@ static void obj_free(store *s, uint32_t slot)
                       slot);
 }
 
+__thread _Atomic uint64_t *store_freeing;
+
 void store_obj_free(store *s, uint32_t slot)
 {
-    _Atomic uint64_t *intent = s->freeing && ray_gettid() == s->freeing_tid ? s->freeing : NULL;
+    _Atomic uint64_t *intent = store_freeing;
     if (intent)
         atomic_store_explicit(intent, (uint64_t)s->objs[slot].gen << 32 | slot,
                               memory_order_relaxed);

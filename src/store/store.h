@@ -106,12 +106,12 @@ typedef struct store {
     uint32_t max_objects;
     uint16_t client;            /* this process's client slot */
     int arena_fd;
-    /* Where this process says which object it is freeing (its shared slot:
-     * the node service finishes the free if it dies half way), or NULL;
-     * only the thread freeing_tid records there. */
-    _Atomic uint64_t *freeing;
-    pid_t freeing_tid;
 } store;
+
+/* Where the calling thread says which object it is freeing (its process's
+ * shared slot: the node service finishes the free if the process dies half
+ * way), or NULL: set for the thread the node service tracks. */
+extern __thread _Atomic uint64_t *store_freeing;
 
 /* Bytes of control region the store needs, and the offset of the object
  * table inside it (page aligned, so it can be mapped read-only alone). */
@@ -166,14 +166,20 @@ void store_obj_free_resume(store *s, uint64_t freeing);
 /* One more reference on object (slot, gen) if it is still live: never
  * brings back an object whose last holder let go.  Returns 1 if taken. */
 int store_obj_ref_live(store *s, uint32_t slot, uint32_t gen);
-/* Drops one reference; 1 if it was the last (the caller frees the object). */
+/* Drops one reference; 1 if it was the last: the caller frees the object,
+ * which from this instruction on is recorded as being freed. */
 static inline int store_obj_unref_last(store *s, uint32_t slot)
 {
-    return atomic_fetch_sub_explicit(&s->objs[slot].refs, 1, memory_order_acq_rel) == 1;
+    if (atomic_fetch_sub_explicit(&s->objs[slot].refs, 1, memory_order_acq_rel) != 1)
+        return 0;
+    if (store_freeing)
+        atomic_store_explicit(store_freeing, (uint64_t)s->objs[slot].gen << 32 | slot,
+                              memory_order_relaxed);
+    return 1;
 }
 static inline void store_obj_unref(store *s, uint32_t slot)
 {
-    if (atomic_fetch_sub_explicit(&s->objs[slot].refs, 1, memory_order_acq_rel) == 1)
+    if (store_obj_unref_last(s, slot))
         store_obj_free(s, slot);
 }
 /* Sets WATCHED; returns 1 if the object is already ready (no notice will come). */
