@@ -8,6 +8,8 @@
 
 #include "common/common.h"
 
+struct sched_service;
+
 typedef struct node_args {
     const ray_config *cfg;
     const char *exe;          /* the driver's executable: what workers run */
@@ -15,10 +17,23 @@ typedef struct node_args {
     int driver_sock;          /* embedded: socket to the driver (our parent) */
     pid_t driver_pid;         /* embedded: the parent; ray-mpi: 0, it spawns it */
     uint32_t node, num_nodes;
+    int no_driver;            /* a node of a job whose driver runs on node 0 */
+    uint32_t local_size;      /* node services on this host: the store's share */
+    /* Several nodes (ray-mpi under an MPI launcher): join the others once
+     * the service exists (the bootstrap), leave them at the end, or end
+     * every node at once when one is lost. */
+    int (*join)(void *arg, struct sched_service *svc);
+    void (*leave)(void *arg, struct sched_service *svc);
+    void (*abort)(void *arg, int code); /* does not return */
+    void *net_arg;
 } node_args;
 
 /* Runs the node service until its driver leaves; returns the exit status
  * for the process (the driver's status under ray-mpi). */
 int node_service_main(const node_args *a);
+
+/* ray-mpi under an MPI launcher (launch.c): this rank's node service in a
+ * job of several nodes; exe_errno says whether the driver can run here. */
+int launch_mpi(const ray_config *cfg, const char *exe, int exe_errno, char *const *argv);
 
 #endif /* RAY_CLI_H */

@@ -29,7 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { EV_SIGNAL = 1, EV_DOORBELL = 2, EV_CLIENT = 3, EV_DRIVER = 4 };
+enum { EV_SIGNAL = 1, EV_DOORBELL = 2, EV_CLIENT = 3, EV_DRIVER = 4, EV_NET = 5 };
 /* An event names its kind, the descriptor and the client slot: a slot is
  * reused, a descriptor too, the pair is not while both are open. */
 #define EV(type, fd, slot)                                                    \
@@ -57,6 +57,7 @@ typedef struct node {
     int sentinel_fd;      /* write end of the sentinel's pipe */
     pid_t sentinel_pid;
     pthread_t prefault;
+    int joined;           /* with the job's other nodes */
     int prefault_running;
     _Atomic int prefault_stop;
 } node;
@@ -137,6 +138,8 @@ static void begin_stop(node *n, const char *why)
     ray_debug("node", "stopping: %s", why);
     n->stopping = 1;
     n->stop_ns = ray_now_ns();
+    if (n->joined && n->a->node == 0) /* the job ends: every node is told */
+        sched_service_cluster_stop(n->svc);
     sched_service_shutdown(n->svc, 0);
 }
 
@@ -326,6 +329,8 @@ static int setup(node *n)
         rc = topo_show_config(&n->cfg, stderr);
     if (rc)
         return rc;
+    if (n->cfg.object_store_memory_auto && n->a->local_size > 1) /* a share per node service */
+        store_bytes = (store_bytes / n->a->local_size) & ~(uint64_t)4095;
     n->cfg.object_store_memory = store_bytes;
     n->cfg.max_workers = max_workers;
     if ((rc = ray_jobdir_create(n->cfg.tmpdir, n->jobdir, sizeof(n->jobdir))))
@@ -383,6 +388,8 @@ static void handle_events(node *n, int timeout_ms)
         int type = EV_TYPE(d);
         if (type == EV_SIGNAL)
             on_signal(n);
+        else if (type == EV_NET)
+            continue; /* the loop progresses the network */
         else if (type == EV_DOORBELL) {
             uint64_t v;
             ssize_t r = read(sched_service_efd(n->svc), &v, sizeof(v));
@@ -410,15 +417,39 @@ static int loop_done(node *n)
     return 0;
 }
 
+static void fatal(node *n, const char *why);
+static void teardown(node *n);
+
+/* Everything that came in: the processes' rings, and the other nodes. */
+static int poll_all(node *n)
+{
+    int work = sched_service_poll(n->svc);
+    if (!n->joined)
+        return work;
+    work += sched_service_net_poll(n->svc);
+    const char *why;
+    int st = sched_service_cluster_state(n->svc, &why);
+    if (st < 0)
+        fatal(n, why);
+    if (st > 0 && !n->stopping)
+        begin_stop(n, "rank 0 ended the job");
+    return work;
+}
+
 static void run(node *n)
 {
     sched *sh = sched_service_shm(n->svc);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(EV_DOORBELL, 0, 0)};
     epoll_ctl(n->ep, EPOLL_CTL_ADD, sched_service_efd(n->svc), &ev);
+    int netfd = n->joined ? sched_service_net_fd(n->svc) : -1;
+    if (netfd >= 0) {
+        struct epoll_event nev = {.events = EPOLLIN, .data.u64 = EV(EV_NET, 0, 0)};
+        epoll_ctl(n->ep, EPOLL_CTL_ADD, netfd, &nev);
+    }
     uint64_t next_tick = 0, spin_ns = 20000;
     unsigned busy = 0;
     while (!loop_done(n)) {
-        int msgs = sched_service_poll(n->svc);
+        int msgs = poll_all(n);
         uint64_t now = ray_now_ns();
         if (now >= next_tick) {
             next_tick = now + (uint64_t)sched_service_tick(n->svc) * 1000000ULL;
@@ -432,19 +463,39 @@ static void run(node *n)
         /* Idle: spin a little (a reply is often one message away), then
          * announce sleep, look once more, and sleep in epoll. */
         uint64_t end = now + spin_ns;
-        while (ray_now_ns() < end && !(msgs = sched_service_poll(n->svc)))
+        while (ray_now_ns() < end && !(msgs = poll_all(n)))
             ray_cpu_relax();
         if (msgs)
             continue;
         atomic_store(&sh->r->svc_sleeping, 1);
         atomic_thread_fence(memory_order_seq_cst);
-        if (sched_service_poll(n->svc)) {
+        if (poll_all(n) || (n->joined && sched_service_net_arm(n->svc))) {
             atomic_store(&sh->r->svc_sleeping, 0);
             continue;
         }
-        handle_events(n, n->stopping ? 10 : ray_ms_until(next_tick));
+        int ms = n->stopping ? 10 : ray_ms_until(next_tick);
+        if (n->joined && (netfd < 0 || ms < 0 || ms > 5)) /* a polled network; timers */
+            ms = netfd < 0 ? 1 : 5;
+        handle_events(n, ms);
         atomic_store(&sh->r->svc_sleeping, 0);
     }
+}
+
+/* Another node is gone (or this one cannot go on): every process here
+ * ends, the job directory goes, and the whole job is ended at once. */
+static void fatal(node *n, const char *why)
+{
+    fprintf(stderr, "ray-mpi: node %u: %s; ending the job\n", n->a->node, why);
+    fflush(stderr);
+    if (n->driver_pid > 0 && !n->driver_exited)
+        kill(n->driver_pid, SIGKILL);
+    sched_service_shutdown(n->svc, 1);
+    uint64_t end = ray_now_ns() + 2000000000ULL;
+    while (sched_service_children(n->svc) && ray_now_ns() < end)
+        handle_events(n, 10);
+    n->joined = 0; /* no orderly goodbye: the job is broken */
+    teardown(n);
+    n->a->abort(n->a->net_arg, 1);
 }
 
 static void teardown(node *n)
@@ -456,6 +507,9 @@ static void teardown(node *n)
     free(n->socks);
     if (n->driver_fd >= 0)
         close(n->driver_fd);
+    if (n->joined && n->a->leave) /* the network lets go of the arena first */
+        n->a->leave(n->a->net_arg, n->svc);
+    n->joined = 0;
     sched_service_destroy(n->svc);
     if (n->jobdir[0])
         ray_jobdir_remove(n->jobdir);
@@ -481,6 +535,11 @@ int node_service_main(const node_args *a)
     int rc = setup_events(&n);
     if (!rc)
         rc = setup(&n);
+    if (a->join) { /* a collective: every node takes part, failed or not */
+        int jrc = a->join(a->net_arg, rc ? NULL : n.svc);
+        if (!rc && !(rc = jrc))
+            n.joined = 1;
+    }
     if (!rc)
         rc = sched_service_start_pool(n.svc);
     if (rc) {
@@ -512,7 +571,7 @@ int node_service_main(const node_args *a)
     if (a->driver_sock >= 0) {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = EV(EV_DRIVER, 0, 0)};
         epoll_ctl(n.ep, EPOLL_CTL_ADD, a->driver_sock, &ev);
-    } else if ((rc = spawn_driver(&n))) {
+    } else if (!a->no_driver && (rc = spawn_driver(&n))) {
         fprintf(stderr, "ray-mpi: node %u: %s\n", a->node, ray_last_error());
         sched_service_shutdown(n.svc, 1);
         n.stopping = 1;
@@ -524,7 +583,7 @@ int node_service_main(const node_args *a)
     }
     run(&n);
     teardown(&n);
-    if (a->driver_sock >= 0)
+    if (a->driver_sock >= 0 || a->no_driver)
         return 0;
     if (WIFEXITED(n.driver_status))
         return WEXITSTATUS(n.driver_status);

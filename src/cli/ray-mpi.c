@@ -10,11 +10,26 @@
 #include "cli.h"
 
 #include "topo/topo.h"
+#ifdef RAY_HAVE_MPI
+#include "net/net.h"
+#endif
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#ifndef RAY_HAVE_MPI
+/* The job's size as an MPI launcher says it (for a ray-mpi without MPI). */
+static int mpi_env_size(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"};
+    for (size_t i = 0; i < RAY_ARRAY_SIZE(vars); i++)
+        if (ray_env(vars[i]))
+            return atoi(ray_env(vars[i]));
+    return 1;
+}
+#endif
 
 static void usage(FILE *out)
 {
@@ -92,6 +107,13 @@ int main(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--config"))
             return print_config(&cfg);
+        if (!strcmp(argv[i], "--no-prefix")) { /* the twin of --prefix=no */
+            char *no[] = {"--prefix=no", NULL};
+            int used;
+            ray_config_option(&cfg, 1, no, &used);
+            i++;
+            continue;
+        }
         if (!strcmp(argv[i], "--show-placement")) { /* bare: the action; =yes: a setting */
             show = 1;
             i++;
@@ -119,10 +141,31 @@ int main(int argc, char **argv)
         return 2;
     }
     char exe[PATH_MAX];
-    if (find_exe(argv[i], exe, sizeof(exe)) || ray_config_export(&cfg)) {
+    int bad_exe = find_exe(argv[i], exe, sizeof(exe));
+    int exe_errno = bad_exe ? (errno ? errno : ENOENT) : 0;
+    if (ray_config_export(&cfg)) {
+        fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
+        return 2;
+    }
+#ifdef RAY_HAVE_MPI
+    if (net_launched_by_mpi()) { /* every node takes part, even one that cannot run it */
+        if (bad_exe)
+            snprintf(exe, sizeof(exe), "%s", argv[i]);
+        int rc = launch_mpi(&cfg, exe, exe_errno, argv + i);
+        return rc == 1 && bad_exe ? 127 : rc;
+    }
+#else
+    if (mpi_env_size() > 1) {
+        fprintf(stderr, "ray-mpi: started as %d MPI ranks, but this ray-mpi was built without "
+                        "MPI (configure --with-mpi): it runs one node only\n",
+                mpi_env_size());
+        return 2;
+    }
+#endif
+    if (bad_exe) {
         fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
         return 127;
     }
-    node_args a = {&cfg, exe, argv + i, -1, 0, 0, 1};
+    node_args a = {&cfg, exe, argv + i, -1, 0, 0, 1, 0, 1, NULL, NULL, NULL, NULL};
     return node_service_main(&a);
 }

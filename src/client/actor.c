@@ -18,17 +18,18 @@ RAY_API void ray_actor_opts_init(ray_actor_opts *o)
     o->node = -1;
 }
 
-/* The live actor slot of a handle of this node. */
+/* The live actor slot of a handle of this node; *a NULL for an actor of
+ * another node (its node checks it). */
 static int actor_lookup(ray_actor h, ray_id *id, sched_actor **a)
 {
     *id = ray_id_from_bytes(h.id);
     sched *sh = cl_sched();
+    *a = NULL;
     if (id->kind != RAY_ID_ACTOR || id->tag != store_tag(cl_store()) ||
         id->node >= ray_cl.num_nodes || !id->slot || id->slot >= sh->r->max_actors)
         return ray_err(RAY_EINVAL, "not an actor handle of this job");
     if (id->node != ray_cl.node)
-        return ray_err(RAY_EINVAL, "actor lives on node %u; actors of other nodes are not "
-                                   "reachable yet", id->node);
+        return 0;
     *a = sched_actor_at(sh, id->slot);
     if ((*a)->gen != id->gen)
         return ray_err(RAY_EACTOR, "actor is dead (its handle is stale)");
@@ -74,7 +75,8 @@ RAY_API int ray_actor_create(const char *cls, const ray_arg *args, int nargs,
                                     "at file scope)", cls, cls);
     submit_spec sp = {TASK_ACTOR_CREATE, h,       cls,          args,       nargs, 0,
                       opts->max_restarts, res.cpu_milli, res.gpu_milli, res.custom, 0,
-                      place_only ? TASK_TF_CPU_PLACE_ONLY : 0};
+                      place_only ? TASK_TF_CPU_PLACE_ONLY : 0,
+                      opts->node >= 0 ? (uint32_t)opts->node : SCHED_NODE_ANY, 0};
     uint32_t task, err_src;
     int ready;
     if ((rc = submit_build(&sp, &task, NULL, &ready, &err_src)))
@@ -101,8 +103,27 @@ RAY_API int ray_actor_create(const char *cls, const ray_arg *args, int nargs,
                                 : ray_err(rc, "actor %s not created: %s", cls,
                                           ray_strerror(rc));
     }
-    ray_id id = {ray_cl.node, rep.slot, rep.gen, store_tag(cl_store()), RAY_ID_ACTOR, 0};
+    ray_id id = {rep.node, rep.slot, rep.gen, store_tag(cl_store()), RAY_ID_ACTOR, 0};
     ray_id_to_bytes(id, out->id);
+    return 0;
+}
+
+/* A call of another node's actor: the node service sends it there, in the
+ * order this process made its calls. */
+static int call_remote(ray_id id, const char *method, const ray_arg *args, int nargs,
+                       const ray_task_opts *opts, ray_ref *returns)
+{
+    submit_spec sp = {TASK_ACTOR_CALL, ray_hash64(method), opts->name ? opts->name : method,
+                      args, nargs, opts->num_returns, 0, 0, 0, NULL, id.slot,
+                      TASK_TF_METHOD_NAME, id.node, id.gen};
+    uint32_t t, err_src;
+    int ready, rc = submit_build(&sp, &t, returns, &ready, &err_src);
+    if (rc)
+        return rc;
+    sched_task *k = sched_task_at(cl_sched(), t);
+    atomic_store_explicit(&k->state, TASK_TAGGED(TASK_WAITING, k->gen), memory_order_release);
+    msg_task m = {t, k->gen};
+    submit_hand_over(MSG_SUBMIT, &m, sizeof(m));
     return 0;
 }
 
@@ -124,13 +145,15 @@ RAY_API int ray_actor_call(ray_actor actor, const char *method, const ray_arg *a
     sched_actor *a;
     if ((rc = actor_lookup(actor, &id, &a)))
         return rc;
+    if (!a)
+        return call_remote(id, method, args, nargs, opts, returns);
     uint64_t h = registry_method_hash(a->cls, method);
     const reg_entry *e = registry_find(h);
     if (!e || e->kind != REG_METHOD)
         return ray_err(RAY_ENOFUNC, "method '%s' is not registered for this actor's class "
                                     "(RAY_METHOD(cls, %s))", method, method);
     submit_spec sp = {TASK_ACTOR_CALL, h, opts->name ? opts->name : method, args, nargs,
-                      opts->num_returns, 0, 0, 0, NULL, id.slot, 0};
+                      opts->num_returns, 0, 0, 0, NULL, id.slot, 0, SCHED_NODE_ANY, 0};
     uint32_t t, err_src;
     int ready;
     if ((rc = submit_build(&sp, &t, returns, &ready, &err_src)))
@@ -172,7 +195,7 @@ RAY_API int ray_actor_get(const char *name, ray_actor *out)
     rc = client_request(MSG_ACTOR_GET, m, (uint32_t)(sizeof(*m) + n), &rep, sizeof(rep), NULL);
     if (rc)
         return ray_err(rc, "no live actor named '%s'", name);
-    ray_id id = {ray_cl.node, rep.slot, rep.gen, store_tag(cl_store()), RAY_ID_ACTOR, 0};
+    ray_id id = {rep.node, rep.slot, rep.gen, store_tag(cl_store()), RAY_ID_ACTOR, 0};
     ray_id_to_bytes(id, out->id);
     return 0;
 }
@@ -186,7 +209,7 @@ RAY_API int ray_actor_kill(ray_actor actor)
     sched_actor *a;
     if ((rc = actor_lookup(actor, &id, &a)))
         return rc == RAY_EACTOR ? 0 : rc; /* already dead and gone */
-    msg_actor_req m = {0, id.slot, id.gen, 0};
+    msg_actor_req m = {0, id.slot, id.gen, id.node};
     return client_request(MSG_ACTOR_KILL, &m, sizeof(m), NULL, 0, NULL);
 }
 

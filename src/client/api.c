@@ -116,7 +116,7 @@ static int prepare_get(ray_ref ref, uint32_t *slot, uint32_t *gen)
 {
     ray_id id;
     store_obj *o;
-    int rc = client_lookup(ref, &id, &o);
+    int rc = client_resolve(ref, CLIENT_RESOLVE_PULL, &id, &o);
     if (rc)
         return rc;
     uint32_t st = atomic_load_explicit(&o->state, memory_order_acquire);
@@ -241,7 +241,7 @@ RAY_API int ray_release(ray_ref ref)
 {
     ray_id id;
     store_obj *o;
-    int rc = client_lookup(ref, &id, &o);
+    int rc = client_resolve(ref, CLIENT_RESOLVE_HELD, &id, &o);
     if (rc)
         return rc;
     return client_hold_release(id);
@@ -293,15 +293,20 @@ RAY_API int ray_submit(const char *fn, const ray_arg *args, int nargs, const ray
     if (!e || e->kind != REG_FUNCTION)
         return ray_err(RAY_ENOFUNC, "function '%s' is not registered (RAY_REMOTE(%s) at file "
                                     "scope)", fn, fn);
-    submit_spec sp = {TASK_NORMAL,   h,           opts->name ? opts->name : fn,
-                      args,          nargs,       opts->num_returns,
+    /* Pinned to another node: through the node service, which hands it on. */
+    uint32_t node = opts->node >= 0 && (uint32_t)opts->node != ray_cl.node ? (uint32_t)opts->node
+                                                                          : SCHED_NODE_ANY;
+    submit_spec sp = {TASK_NORMAL,       h,             opts->name ? opts->name : fn,
+                      args,              nargs,         opts->num_returns,
                       opts->max_retries, res.cpu_milli, res.gpu_milli,
-                      res.custom,    0, 0};
+                      res.custom,        0,             0,
+                      node,              0};
     uint32_t t, err_src;
     int ready;
     if ((rc = submit_build(&sp, &t, returns, &ready, &err_src)))
         return rc;
-    dispatch(t, ready, err_src, res.cpu_milli == 1000 && !res.gpu_milli && !res.custom[0]);
+    dispatch(t, ready, err_src,
+             res.cpu_milli == 1000 && !res.gpu_milli && !res.custom[0] && node == SCHED_NODE_ANY);
     return 0;
 }
 

@@ -105,6 +105,14 @@ void client_hold_release_frame(uint32_t frame);
  * ray_init, RAY_EINVAL for a ref that is not live here. */
 int client_lookup(ray_ref ref, ray_id *id, store_obj **o);
 
+/* ---- copies.c: refs of other nodes' objects */
+enum { CLIENT_RESOLVE_PULL = 1, CLIENT_RESOLVE_ARG = 2, CLIENT_RESOLVE_HELD = 3 };
+/* Like client_lookup, and a ref of another node's object resolves to this
+ * node's copy of it: made if needed, its bytes fetched for PULL (ray_get),
+ * not for ARG (a task argument: fetched if the task runs here); HELD only
+ * finds a copy this process holds (ray_release). */
+int client_resolve(ray_ref ref, int how, ray_id *id, store_obj **o);
+
 /* ---- wait.c */
 /* Waits until `need` of the objects are ready, or one is an error when
  * stop_on_error; returns the number ready or RAY_ETIMEDOUT / RAY_ESYS. */
@@ -141,7 +149,9 @@ typedef struct submit_spec {
     uint32_t cpu_milli, gpu_milli;
     const char *resources;
     uint32_t actor;
-    uint32_t flags; /* TASK_TF_* */
+    uint32_t flags;     /* TASK_TF_* */
+    uint32_t node;      /* where it must run: SCHED_NODE_ANY, or a node */
+    uint32_t actor_gen; /* a call of another node's actor: its generation */
 } submit_spec;
 int submit_build(const submit_spec *sp, uint32_t *task, ray_ref *returns, int *ready,
                  uint32_t *err_src);

@@ -306,7 +306,7 @@ static int embedded_start(void)
         if (getppid() != parent)
             _exit(1);
         prctl(PR_SET_NAME, "ray-mpi-node");
-        node_args a = {&ray_cl.cfg, exe, argv, sv[1], parent, 0, 1};
+        node_args a = {&ray_cl.cfg, exe, argv, sv[1], parent, 0, 1, 0, 1, NULL, NULL, NULL, NULL};
         _exit(node_service_main(&a));
     }
     close(sv[1]);

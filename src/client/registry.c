@@ -75,8 +75,7 @@ RAY_API int ray_register_actor(const char *cls, ray_actor_init_fn init, ray_acto
 
 uint64_t registry_method_hash(uint64_t cls, const char *method)
 {
-    uint64_t h = ray_hash64(method) ^ ((cls << 17) | (cls >> 47)) * 0x9E3779B97F4A7C15ULL;
-    return h ? h : 1;
+    return ray_method_hash(cls, ray_hash64(method));
 }
 
 RAY_API int ray_register_method(const char *cls, const char *method, ray_method_fn fn)

@@ -32,7 +32,7 @@ static int check_args(const ray_arg *args, int nargs, arg_info *info, uint64_t *
         } else if (a->kind == SCHED_ARG_REF) {
             ray_id id;
             store_obj *o;
-            int rc = client_lookup(a->ref, &id, &o);
+            int rc = client_resolve(a->ref, CLIENT_RESOLVE_ARG, &id, &o);
             if (rc)
                 return ray_err(rc, "argument %d: %s", i, ray_last_error());
             uint32_t st = atomic_load_explicit(&o->state, memory_order_acquire);
@@ -172,6 +172,8 @@ int submit_build(const submit_spec *sp, uint32_t *task, ray_ref *returns, int *r
     k->cpu_milli = sp->cpu_milli;
     k->gpu_milli = sp->gpu_milli;
     k->actor = sp->actor;
+    k->actor_gen = sp->actor_gen;
+    k->node = (uint16_t)sp->node;
     snprintf(k->name, sizeof(k->name), "%s", sp->name ? sp->name : "");
     *task = t;
     goto out;

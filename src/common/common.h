@@ -109,6 +109,20 @@ int ray_log_parse_level(const char *s);
     X(SHUTDOWN_TIMEOUT_S, shutdown_timeout_s, DOUBLE, "5",                    \
       "seconds workers and actors get to finish (fini) at shutdown before "   \
       "they are killed")                                                      \
+    X(NET, net, STRING, "auto",                                               \
+      "how node services talk under an MPI launcher: ucx (UCP active "        \
+      "messages and RDMA gets), mpi (two-sided MPI), auto (ucx if built in)") \
+    X(PREFIX, prefix, BOOL, "yes",                                            \
+      "under ray-mpi, prefix what workers print with (node N pid P)")         \
+    X(INLINE_BYTES, inline_bytes, SIZE, "64K",                                \
+      "objects up to this size travel inside messages between nodes; "        \
+      "larger ones are read from their node's store by one-sided gets")       \
+    X(PULL_CHUNK, pull_chunk, SIZE, "4M",                                     \
+      "bytes per get when an object is read from another node")               \
+    X(PULL_DEPTH, pull_depth, UINT, "8",                                      \
+      "gets in flight per object read from another node")                     \
+    X(NODE_TIMEOUT_S, node_timeout_s, DOUBLE, "10",                           \
+      "seconds a node may stay silent before the job ends (0: never)")        \
     X(PENDING_WARN_S, pending_warn_s, DOUBLE, "10",                           \
       "seconds a task or actor may wait for resources before a warning "      \
       "names what it needs and what holds them (0: never)")                   \
@@ -269,6 +283,13 @@ static inline uint64_t ray_hash64(const char *s)
     uint64_t h = 14695981039346656037ULL;
     for (; *s; s++)
         h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+/* A method's name on the wire: its hash combined with its class's. */
+static inline uint64_t ray_method_hash(uint64_t cls_hash, uint64_t method_hash)
+{
+    uint64_t h = method_hash ^ ((cls_hash << 17) | (cls_hash >> 47)) * 0x9E3779B97F4A7C15ULL;
     return h ? h : 1;
 }
 

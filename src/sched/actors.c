@@ -41,7 +41,7 @@ void svc_actor_die(sched_service *svc, uint32_t a, int code, const char *msg)
     }
     actor_fail_queue(svc, a, msg);
     if (ac->name[0])
-        gcs_name_del(svc->g, ac->name, strlen(ac->name));
+        svc_name_del(svc, ac->name, (uint32_t)strlen(ac->name));
     if (old == ACTOR_ALIVE)
         atomic_fetch_sub(&sh->r->actors_alive, 1);
     /* Its process (if any) sees DEAD, finishes its call, runs fini, exits. */
@@ -129,40 +129,25 @@ static int creation_task_ok(sched_service *svc, uint32_t t, uint32_t gen)
            atomic_load(&k->state) == TASK_TAGGED(TASK_WAITING, gen);
 }
 
-void svc_on_actor_create(sched_service *svc, uint32_t from, const msg_actor_create *m, uint32_t len)
+/* Makes an actor of creation task t (WAITING, not taken yet) here: a slot,
+ * its name (in this node's table when register_name; with several nodes
+ * rank 0 keeps the names), and its placement once its arguments are
+ * ready.  The actor keeps t for restarts. */
+int svc_actor_make(sched_service *svc, uint32_t t, const char *name, uint32_t name_len,
+                   int register_name, uint32_t *aslot, uint32_t *agen)
 {
     sched *sh = &svc->sh;
-    if (len < sizeof(*m)) {
-        svc_reply(svc, from, 0, RAY_EPROTO, NULL, 0);
-        return;
-    }
-    svc_handed(svc, from, m->slot, m->gen);
-    if (!creation_task_ok(svc, m->slot, m->gen)) {
-        svc_reply(svc, from, m->req, RAY_EPROTO, NULL, 0);
-        return;
-    }
-    uint32_t t = m->slot;
-    if (m->name_len > len - sizeof(*m) || m->name_len >= SCHED_ACTOR_NAME_MAX) {
-        sched_task_dispose(sh, t);
-        svc_reply(svc, from, m->req, RAY_EPROTO, NULL, 0);
-        return;
-    }
     uint32_t a = ray_freelist_pop(&sh->r->actor_slots, sh->actors, sizeof(sched_actor),
                                   offsetof(sched_actor, next_free));
-    if (!a) {
-        sched_task_dispose(sh, t);
-        svc_reply(svc, from, m->req, RAY_ETOOBIG, NULL, 0);
-        return;
-    }
+    if (!a)
+        return ray_err(RAY_ETOOBIG, "no free actor slot (raise RAY_MPI_MAX_ACTORS)");
     sched_actor *ac = svc_actor(svc, a);
     uint32_t gen = ray_gen_next(ac->gen);
-    if (m->name_len &&
-        gcs_name_put(svc->g, m->name, m->name_len, svc->node, a, gen) == RAY_EEXIST) {
+    if (register_name && name_len &&
+        gcs_name_put(svc->g, name, name_len, svc->node, a, gen) == RAY_EEXIST) {
         ray_freelist_push(&sh->r->actor_slots, sh->actors, sizeof(sched_actor),
                           offsetof(sched_actor, next_free), a);
-        sched_task_dispose(sh, t);
-        svc_reply(svc, from, m->req, RAY_EEXIST, NULL, 0);
-        return;
+        return RAY_EEXIST;
     }
     sched_task *k = &sh->tasks[t];
     /* Not a memset: a caller with a stale handle may be at the queue's lock;
@@ -182,11 +167,11 @@ void svc_on_actor_create(sched_service *svc, uint32_t from, const msg_actor_crea
     ac->cpu_place_only = !!(k->flags & TASK_TF_CPU_PLACE_ONLY);
     atomic_store(&ac->fini_done, 0);
     memset(ac->name, 0, sizeof(ac->name));
-    memcpy(ac->name, m->name, m->name_len);
+    memcpy(ac->name, name, name_len);
     k->actor = a;
     atomic_store(&ac->state, ACTOR_PENDING);
-    msg_reply_actor r = {a, gen};
-    svc_reply(svc, from, m->req, 0, &r, sizeof(r));
+    *aslot = a;
+    *agen = gen;
     char why[300];
     int res_len;
     const char *res = sched_task_res(sh, k, &res_len);
@@ -194,21 +179,64 @@ void svc_on_actor_create(sched_service *svc, uint32_t from, const msg_actor_crea
     if (svc_res_check(svc, res, res_len, why, sizeof(why)) < 0) {
         svc_actor_die(svc, a, RAY_EACTOR, why);
         svc_actor_release(svc, a);
-        return;
+        return 0; /* made, and dead at once: its handle says why */
     }
     svc_take_task(svc, t);
+    return 0;
+}
+
+void svc_reply_actor(sched_service *svc, uint32_t client, uint32_t req, int code, uint32_t node,
+                     uint32_t slot, uint32_t gen)
+{
+    msg_reply_actor r = {slot, gen, node, 0};
+    svc_reply(svc, client, req, code, &r, code ? 0 : sizeof(r));
+}
+
+void svc_on_actor_create(sched_service *svc, uint32_t from, const msg_actor_create *m, uint32_t len)
+{
+    sched *sh = &svc->sh;
+    if (len < sizeof(*m)) {
+        svc_reply(svc, from, 0, RAY_EPROTO, NULL, 0);
+        return;
+    }
+    svc_handed(svc, from, m->slot, m->gen);
+    if (!creation_task_ok(svc, m->slot, m->gen)) {
+        svc_reply(svc, from, m->req, RAY_EPROTO, NULL, 0);
+        return;
+    }
+    uint32_t t = m->slot;
+    if (m->name_len > len - sizeof(*m) || m->name_len >= SCHED_ACTOR_NAME_MAX) {
+        sched_task_dispose(sh, t);
+        svc_reply(svc, from, m->req, RAY_EPROTO, NULL, 0);
+        return;
+    }
+    if (svc->cluster) { /* names at rank 0, maybe another node: in steps */
+        names_actor_create(svc, from, m->req, t, m->name, m->name_len);
+        return;
+    }
+    uint32_t a, gen;
+    int rc = svc_actor_make(svc, t, m->name, m->name_len, 1, &a, &gen);
+    if (rc)
+        sched_task_dispose(sh, t);
+    svc_reply_actor(svc, from, m->req, rc, svc->node, a, gen);
 }
 
 void svc_on_actor_get(sched_service *svc, uint32_t from, const msg_actor_get *m, uint32_t len)
 {
-    if (len < sizeof(*m) || m->name_len > len - sizeof(*m)) {
+    if (len < sizeof(*m) || m->name_len > len - sizeof(*m) ||
+        m->name_len >= SCHED_ACTOR_NAME_MAX) {
         svc_reply(svc, from, len >= 4 ? m->req : 0, RAY_EPROTO, NULL, 0);
+        return;
+    }
+    if (svc->cluster && svc->node != 0) { /* rank 0 keeps the job's names */
+        names_actor_get(svc, from, m->req, m->name, m->name_len);
         return;
     }
     uint32_t node, slot, gen;
     int rc = gcs_name_get(svc->g, m->name, m->name_len, &node, &slot, &gen);
-    msg_reply_actor r = {slot, gen};
-    svc_reply(svc, from, m->req, rc, &r, rc ? 0 : sizeof(r));
+    if (!rc && !slot) /* reserved, its actor not made yet */
+        rc = RAY_ENOTFOUND;
+    svc_reply_actor(svc, from, m->req, rc, node, slot, gen);
 }
 
 static int actor_handle_ok(sched_service *svc, uint32_t a, uint32_t gen)
@@ -217,15 +245,42 @@ static int actor_handle_ok(sched_service *svc, uint32_t a, uint32_t gen)
            atomic_load(&svc_actor(svc, a)->state) != ACTOR_FREE;
 }
 
+void svc_actor_kill(sched_service *svc, uint32_t a, uint32_t gen)
+{
+    if (actor_handle_ok(svc, a, gen)) {
+        sched_actor *ac = svc_actor(svc, a);
+        svc_actor_die(svc, a, RAY_EACTOR, "actor was killed by ray_actor_kill");
+        if (!svc_client_at(svc, ac->worker)) /* else when its process is gone */
+            svc_actor_release(svc, a);
+    }
+}
+
 void svc_on_actor_kill(sched_service *svc, uint32_t from, const msg_actor_req *m)
 {
-    if (actor_handle_ok(svc, m->slot, m->gen)) {
-        sched_actor *ac = svc_actor(svc, m->slot);
-        svc_actor_die(svc, m->slot, RAY_EACTOR, "actor was killed by ray_actor_kill");
-        if (!svc_client_at(svc, ac->worker)) /* else when its process is gone */
-            svc_actor_release(svc, m->slot);
+    if (svc->cluster && m->node != svc->node) {
+        sched_out *w = svc->cluster ? cluster_kill_record(svc, m->node) : NULL;
+        if (w)
+            *w = (sched_out){m->slot, m->gen};
+    } else {
+        svc_actor_kill(svc, m->slot, m->gen);
     }
     svc_reply(svc, from, m->req, 0, NULL, 0);
+}
+
+void svc_actor_death_msg(sched_service *svc, uint32_t a, uint32_t gen, char *buf, size_t cap)
+{
+    sched *sh = &svc->sh;
+    snprintf(buf, cap, "actor is dead");
+    if (!a || a >= sh->r->max_actors)
+        return;
+    sched_actor *ac = svc_actor(svc, a);
+    uint32_t eo = ac->err_obj;
+    if (!eo || ac->gen != gen || eo >= sh->st.max_objects)
+        return;
+    const store_obj *o = &sh->st.objs[eo];
+    if (STORE_STATE(atomic_load(&o->state)) == STORE_ERROR)
+        snprintf(buf, cap, "%.*s", (int)RAY_MIN(o->size, cap - 1),
+                 (const char *)store_obj_view(&sh->st, eo));
 }
 
 void svc_on_actor_started(sched_service *svc, uint32_t from, const msg_actor_started *m,

@@ -92,6 +92,38 @@ static uint32_t first_error_arg(sched_service *svc, sched_task *k)
     return err;
 }
 
+/* Whether this node can ever run task k. */
+static int fits_here(sched_service *svc, const sched_task *k)
+{
+    char why[300];
+    int res_len;
+    const char *res = sched_task_res(&svc->sh, k, &res_len);
+    return k->gpu_milli / 1000.0 <= svc->gpus + 1e-9 && k->cpu_milli / 1000.0 <= svc->cpus + 1e-9 &&
+           svc_res_check(svc, res, res_len, why, sizeof(why)) >= 0;
+}
+
+/* A ready task pinned to another node, or that only another node can run,
+ * goes there (1); else it stays (0). */
+static int elsewhere(sched_service *svc, uint32_t t)
+{
+    sched *sh = &svc->sh;
+    sched_task *k = &sh->tasks[t];
+    int to = k->node != SCHED_NODE_ANY ? (int)k->node : -1;
+    if (to < 0 && !fits_here(svc, k)) {
+        int res_len;
+        const char *res = sched_task_res(sh, k, &res_len);
+        to = cluster_place(svc, k->cpu_milli, k->gpu_milli, res, res_len);
+    }
+    if (to < 0 || (uint32_t)to == svc->node)
+        return 0;
+    uint32_t s = atomic_load(&k->state);
+    if (TASK_STATE(s) == TASK_WAITING)
+        remote_forward(svc, t, (uint32_t)to);
+    else
+        drop_if_cancelled(svc, t, s);
+    return 1;
+}
+
 void svc_deps_ready(sched_service *svc, uint32_t t)
 {
     sched *sh = &svc->sh;
@@ -120,6 +152,8 @@ void svc_deps_ready(sched_service *svc, uint32_t t)
             svc_task_fail(svc, t, 0, NULL, err);
         return;
     }
+    if (svc->cluster && elsewhere(svc, t))
+        return;
     if (k->cpu_milli == 1000 && k->gpu_milli == 0 && k->res_len == 0) {
         if (take_from_waiting(svc, t, TASK_QUEUED)) {
             svc->owned[t] = 0;
@@ -249,6 +283,7 @@ void svc_on_cancel(sched_service *svc, const msg_cancel *m)
         if (svc->owned[t] == m->gen &&
             s == TASK_TAGGED(TASK_CANCELLED, m->gen) + TASK_F_WAS_WAITING &&
             sh->tasks[t].kind == TASK_NORMAL) {
+            svc_cancel_remote(svc, t);
             svc->owned[t] = 0;
             svc->missing[t] = 0;
             sched_task_dispose(sh, t);

@@ -32,7 +32,8 @@
 #define SCHED_TASK_SIZE 256
 #define SCHED_C2S_RING (256u << 10)
 #define SCHED_S2C_RING (64u << 10)
-#define SCHED_NAME_MAX 32
+#define SCHED_NAME_MAX 24
+#define SCHED_NODE_ANY 0xffffu /* sched_task.node: anywhere */
 #define SCHED_ACTOR_NAME_MAX 128
 
 /* ------------------------------------------------------------- task slots */
@@ -79,6 +80,9 @@ enum sched_task_kind { TASK_NORMAL = 0, TASK_ACTOR_CREATE = 1, TASK_ACTOR_CALL =
 /* An actor's creation: its CPUs are needed to place it, not held after its
  * init (Ray's default for actors). */
 #define TASK_TF_CPU_PLACE_ONLY 0x1u
+/* A call of an actor of another node: fn is ray_hash64(method), which the
+ * actor's node combines with its class (ray_method_hash). */
+#define TASK_TF_METHOD_NAME 0x2u
 enum { SCHED_ARG_VAL = 1, SCHED_ARG_REF = 2 };
 
 typedef struct sched_task {
@@ -101,6 +105,9 @@ typedef struct sched_task {
     uint32_t gpu_milli;
     uint32_t attempt;       /* 0 for the first run */
     _Atomic uint32_t released; /* holds let go so far (sched_task_release) */
+    uint32_t actor_gen;     /* calls of an actor of another node: its generation */
+    uint16_t node;          /* where it must run (opts.node), SCHED_NODE_ANY; calls: the actor's */
+    uint16_t pad;
     char name[SCHED_NAME_MAX]; /* opts.name or the function name, for logs */
     uint8_t body[SCHED_TASK_SIZE - 96];
 } sched_task;
@@ -220,6 +227,7 @@ typedef struct sched_region {
     _Atomic uint32_t workers_alive;
     _Atomic uint32_t actors_alive;
     _Atomic uint32_t fault_hits[RAY_FAULT_COUNT]; /* RAY_MPI_FAULT, node-wide */
+    _Atomic uint64_t net_msgs_in, net_msgs_out, net_bytes_in; /* this node's, for stats */
     _Atomic uint32_t fatal;          /* the node cannot run tasks: fatal_msg says why */
     char fatal_msg[400];
     char pad3[RAY_CACHELINE];
@@ -389,6 +397,7 @@ enum sched_msg {
     MSG_ACTOR_STARTED,    /* {actor slot, code, msg}: init finished in its process */
     MSG_ACTOR_EXIT,       /* {actor slot}: fini ran, the process exits */
     MSG_REPLY,            /* s2c: {req, code, payload} */
+    MSG_COPY,            /* {req, flags, node, slot, gen}: reply {slot, gen} of the local copy */
     MSG_TYPE_MAX
 };
 #define MSG_WAIT_BLOCKED 1u /* the waiter lent its CPU */
@@ -398,12 +407,14 @@ typedef struct msg_notify { uint32_t slot; uint32_t pad; } msg_notify;
 typedef struct msg_wait { uint32_t flags, n; sched_out objs[]; } msg_wait;
 typedef struct msg_cancel { uint32_t slot, gen, force, pad; } msg_cancel;
 typedef struct msg_actor_create { uint32_t req, slot, gen, name_len; char name[]; } msg_actor_create;
-typedef struct msg_reply_actor { uint32_t slot, gen; } msg_reply_actor;
+typedef struct msg_reply_actor { uint32_t slot, gen, node, pad; } msg_reply_actor;
 typedef struct msg_actor_get { uint32_t req, name_len; char name[]; } msg_actor_get;
 typedef struct msg_actor { uint32_t slot, gen; } msg_actor;
-typedef struct msg_actor_req { uint32_t req, slot, gen, pad; } msg_actor_req;
+typedef struct msg_actor_req { uint32_t req, slot, gen, node; } msg_actor_req;
 typedef struct msg_actor_started { uint32_t slot, gen; int32_t code; uint32_t msg_len; char msg[]; } msg_actor_started;
 typedef struct msg_reply { uint32_t req; int32_t code; uint32_t len; uint32_t pad; uint8_t data[]; } msg_reply;
+#define MSG_COPY_PULL 1u /* fetch its bytes now (ray_get) */
+typedef struct msg_proxy { uint32_t req, flags, node, slot, gen, pad; } msg_proxy;
 
 /* Frames on the Unix socket: a process says hello, the node service answers
  * with its slot and the descriptors of the control region, the arena and
@@ -474,6 +485,32 @@ int sched_spawn_driver(const char *exe, char *const *argv, int *sock, pid_t *pid
 /* Called for every process the service starts, to watch its socket. */
 typedef void (*sched_spawn_cb)(void *arg, uint32_t slot, int sock_fd, pid_t pid);
 void sched_service_on_spawn(sched_service *svc, sched_spawn_cb cb, void *arg);
+/* ---- a job of several nodes (cluster.c); net is src/net's */
+typedef struct net net;
+/* Joins the job's other nodes over n (bootstrapped): the service hands
+ * tasks to them, runs theirs, reads their objects. */
+int sched_service_join(sched_service *svc, net *n);
+void sched_service_leave(sched_service *svc);
+/* net's callbacks (arg: the service). */
+void sched_service_net_msg(void *arg, uint32_t from, const void *msg, size_t len);
+void sched_service_net_fail(void *arg, uint32_t node, const char *why);
+/* Once per pass of the loop: network progress, the load view, spilling,
+ * the records out; returns how much was done. */
+int sched_service_net_poll(sched_service *svc);
+/* The network's descriptor to sleep on (-1: poll it), and before sleeping
+ * whether anything is pending (1: do not sleep). */
+int sched_service_net_fd(sched_service *svc);
+int sched_service_net_arm(sched_service *svc);
+/* Rank 0: the job ends (every node is told). */
+void sched_service_cluster_stop(sched_service *svc);
+/* 0 running, 1 stopping (told by rank 0), -1 failed (*why says why). */
+int sched_service_cluster_state(sched_service *svc, const char **why);
+/* This node's resources, for the bootstrap. */
+void sched_service_resources(sched_service *svc, double *cpus, double *gpus, const char **res);
+/* The job's tag, the same on every node (rank 0's). */
+void sched_service_set_tag(sched_service *svc, uint16_t tag);
+uint16_t sched_service_tag(sched_service *svc);
+
 /* Called when a process of the node is gone, after the service let go of
  * everything it held. */
 typedef void (*sched_gone_cb)(void *arg, uint32_t slot);

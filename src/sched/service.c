@@ -23,6 +23,21 @@ sched *sched_service_shm(sched_service *svc)
 {
     return &svc->sh;
 }
+
+void sched_service_resources(sched_service *svc, double *cpus, double *gpus, const char **res)
+{
+    *cpus = svc->cpus;
+    *gpus = svc->gpus;
+    *res = svc->cfg.resources ? svc->cfg.resources : "";
+}
+
+void sched_service_set_tag(sched_service *svc, uint16_t tag)
+{
+    svc->sh.r->tag = tag;
+    store_set_tag(&svc->sh.st, tag);
+}
+
+uint16_t sched_service_tag(sched_service *svc) { return svc->sh.r->tag; }
 int sched_service_ctl_fd(const sched_service *svc)
 {
     return svc->ctl_fd;
@@ -164,6 +179,9 @@ static void handle(sched_service *svc, uint32_t from, uint16_t type, const void 
         else if (s == TASK_TAGGED(TASK_WAITING, m->gen) &&
                  svc->sh.tasks[m->slot].kind == TASK_NORMAL)
             svc_take_task(svc, m->slot);
+        else if (s == TASK_TAGGED(TASK_WAITING, m->gen) && svc->cluster &&
+                 svc->sh.tasks[m->slot].kind == TASK_ACTOR_CALL)
+            remote_forward(svc, m->slot, svc->sh.tasks[m->slot].node); /* in call order */
         return;
     }
     case MSG_NOTIFY:
@@ -198,6 +216,9 @@ static void handle(sched_service *svc, uint32_t from, uint16_t type, const void 
         return;
     case MSG_ACTOR_EXIT:
         svc_on_actor_exit(svc, from);
+        return;
+    case MSG_COPY:
+        svc_on_proxy(svc, from, p, len);
         return;
     default:
         ray_warn("sched", "client %u sent unknown message type %u", from, type);
@@ -281,6 +302,8 @@ int sched_service_tick(sched_service *svc)
     if (svc->shaped.len || svc->actors_waiting.len)
         svc_schedule_pending(svc); /* a safety net: resources come back by other roads too */
     svc_pending_warn(svc);
+    if (svc->cluster)
+        pull_sweep(svc);
     uint64_t idle_ns = (uint64_t)(svc->cfg.worker_idle_s * 1e9);
     uint32_t target = (uint32_t)ceil(svc->cpus - 1e-9);
     pool_counts pc = svc_pool_count(svc);

@@ -19,6 +19,8 @@
 
 #define WAITER_TASK   1
 #define WAITER_CLIENT 2
+#define WAITER_EXEC 3   /* a task run here for another node (cluster.h) */
+#define WAITER_REMOTE 4 /* another node waits for an object of ours */
 #define MSG_BUF       (SCHED_C2S_RING / 2)
 
 typedef struct waiter {
@@ -98,6 +100,7 @@ struct sched_service {
     int want_cpu;            /* a pending task or actor could use the pool's CPU */
     uint32_t start_failures; /* workers that died before joining, in a row */
     uint64_t starved_ns;     /* since when ready tasks get no CPU (0: they do) */
+    struct svc_cluster *cluster; /* with several nodes (cluster.h), else NULL */
     char msgbuf[MSG_BUF];
 };
 
@@ -173,6 +176,33 @@ void svc_on_actor_kill(sched_service *svc, uint32_t from, const msg_actor_req *m
 void svc_on_actor_started(sched_service *svc, uint32_t from, const msg_actor_started *m,
                           uint32_t len);
 void svc_on_actor_exit(sched_service *svc, uint32_t from);
+int svc_actor_make(sched_service *svc, uint32_t t, const char *name, uint32_t name_len,
+                   int register_name, uint32_t *aslot, uint32_t *agen);
+void svc_reply_actor(sched_service *svc, uint32_t client, uint32_t req, int code, uint32_t node,
+                     uint32_t slot, uint32_t gen);
+void svc_actor_kill(sched_service *svc, uint32_t a, uint32_t gen);
+/* The message actor (a, gen) died with, or "actor is dead". */
+void svc_actor_death_msg(sched_service *svc, uint32_t a, uint32_t gen, char *buf, size_t cap);
+
+/* ---- with several nodes (cluster.c, names.c, pull.c) */
+void names_actor_create(sched_service *svc, uint32_t client, uint32_t req, uint32_t t,
+                        const char *name, uint32_t name_len);
+void names_actor_get(sched_service *svc, uint32_t client, uint32_t req, const char *name,
+                     uint32_t len);
+/* The job's names: deleted here or at rank 0. */
+void svc_name_del(sched_service *svc, const char *name, uint32_t len);
+/* The node that can run (cpu, gpu, res) and is least busy, or -1. */
+int cluster_place(sched_service *svc, uint32_t cpu, uint32_t gpu, const char *res, int res_len);
+sched_out *cluster_kill_record(sched_service *svc, uint32_t node);
+/* Task t, handed to another node, was cancelled: its result is not wanted. */
+void svc_cancel_remote(sched_service *svc, uint32_t t);
+void remote_forward(sched_service *svc, uint32_t t, uint32_t node);
+void remote_exec_ready(sched_service *svc, uint32_t id, uint32_t gen);
+void pull_remote_ready(sched_service *svc, uint32_t id);
+void pull_wanted(sched_service *svc, uint32_t slot);
+void pull_sweep(sched_service *svc);
+/* MSG_COPY: a process asks for the local copy of another node's object. */
+void svc_on_proxy(sched_service *svc, uint32_t from, const void *m, uint32_t len);
 
 /* ---- recovery.c */
 /* Installs the lock hooks: the service repairs a lock whose holder died

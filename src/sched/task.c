@@ -32,6 +32,8 @@ int sched_task_new(sched *s, uint32_t *slot, _Atomic uint64_t *building)
     k->attempt = 0;
     k->actor = 0;
     k->flags = 0;
+    k->node = SCHED_NODE_ANY;
+    k->actor_gen = 0;
     k->name[0] = 0;
     atomic_store_explicit(&k->released, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->r->tasks_live, 1, memory_order_relaxed);

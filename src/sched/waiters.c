@@ -13,6 +13,8 @@ void svc_waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id
 {
     uint64_t first = 0;
     uint32_t objgen = svc->sh.st.objs[obj].gen;
+    if (svc->cluster && (kind == WAITER_TASK || kind == WAITER_CLIENT))
+        pull_wanted(svc, obj); /* a copy of another node's object: its bytes are wanted */
     ray_map64_get(&svc->wait_heads, obj, &first);
     if (kind == WAITER_CLIENT) /* waits that timed out and came again: once each */
         for (uint32_t j = (uint32_t)first; j; j = RAY_VEC_AT(&svc->wpool, waiter, j - 1).next) {
@@ -59,6 +61,10 @@ void svc_run_waiters(sched_service *svc, uint32_t obj)
         if (w.kind == WAITER_CLIENT) {
             if (svc->cl[w.id].used && svc->cl[w.id].gen == w.idgen)
                 svc_wake(svc, w.id);
+        } else if (w.kind == WAITER_EXEC) {
+            remote_exec_ready(svc, w.id, w.idgen);
+        } else if (w.kind == WAITER_REMOTE) {
+            pull_remote_ready(svc, w.id);
         } else if (svc->owned[w.id] == w.idgen && svc->missing[w.id] && !--svc->missing[w.id]) {
             svc_deps_ready(svc, w.id);
         }

@@ -116,6 +116,7 @@ void store_detach(store *s)
 }
 
 uint16_t store_tag(const store *s) { return s->r->tag; }
+void store_set_tag(store *s, uint16_t tag) { s->r->tag = tag; }
 
 store_obj *store_obj_lookup(const store *s, ray_id id)
 {
@@ -251,6 +252,16 @@ static int set_ready(store_obj *o, uint32_t state)
                                                   memory_order_relaxed))
         ;
     return !!(old & STORE_WATCHED);
+}
+
+int store_obj_writing(store *s, uint32_t slot)
+{
+    store_obj *o = &s->objs[slot];
+    uint32_t old = atomic_load(&o->state);
+    while (STORE_STATE(old) == STORE_PENDING)
+        if (atomic_compare_exchange_weak(&o->state, &old, STORE_CREATED | (old & STORE_WATCHED)))
+            return 1;
+    return 0;
 }
 
 int store_obj_seal(store *s, uint32_t slot) { return set_ready(&s->objs[slot], STORE_SEALED); }

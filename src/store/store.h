@@ -123,6 +123,8 @@ void store_region_init(void *base, uint32_t max_objects, uint64_t arena_size, ui
 int store_attach(store *s, void *base, const void *objs_ro, int arena_fd, uint64_t arena_size);
 void store_detach(store *s);
 uint16_t store_tag(const store *s);
+/* Before any object exists (a job of several nodes takes rank 0's). */
+void store_set_tag(store *s, uint16_t tag);
 
 static inline store_obj *store_obj_at(const store *s, uint32_t slot) { return &s->objs[slot]; }
 
@@ -149,6 +151,10 @@ static inline int store_obj_new(store *s, uint32_t state, int32_t refs, uint32_t
 int store_obj_alloc(store *s, uint32_t slot, uint64_t size, void **data);
 /* Frees the bytes an unsealed entry was given (a failed or retried task). */
 void store_obj_reset(store *s, uint32_t slot);
+/* PENDING -> CREATED: its bytes are being written by the node service
+ * (from another node), so nobody fails it meanwhile; 0 if it was not
+ * PENDING any more. */
+int store_obj_writing(store *s, uint32_t slot);
 /* PENDING or CREATED -> SEALED.  Returns 1 if the node service watches it. */
 int store_obj_seal(store *s, uint32_t slot);
 /* -> ERROR with code and message.  Returns 1 if watched. */

@@ -1,0 +1,214 @@
+/*
+ * boot.c - the MPI bootstrap of a multi-node job: MPI_Init, this node's
+ * rank and the job's size, then one collective exchange (MPI_Allgather of
+ * the sizes, MPI_Allgatherv of the records) of every node's info and
+ * backend blob (transport address, arena key), and at the end
+ * MPI_Finalize.  MPI is used for nothing else unless the mpi backend is
+ * chosen: workers and drivers never see it.
+ */
+#include "net.h"
+
+#include <mpi.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static uint32_t local_size = 1;
+
+int net_launched_by_mpi(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+                                       "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < RAY_ARRAY_SIZE(vars); i++)
+        if (ray_env(vars[i]))
+            return 1;
+    return 0;
+}
+
+int net_boot_init(int *argc, char ***argv, uint32_t *node, uint32_t *num_nodes)
+{
+    int rank, size;
+    if (MPI_Init(argc, argv) != MPI_SUCCESS)
+        return ray_err(RAY_ESYS, "MPI_Init failed");
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size > NET_MAX_NODES) {
+        MPI_Finalize();
+        return ray_err(RAY_EINVAL, "%d ranks: at most %d node services", size, NET_MAX_NODES);
+    }
+    MPI_Comm shared;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &shared) ==
+        MPI_SUCCESS) {
+        int ls;
+        MPI_Comm_size(shared, &ls);
+        local_size = (uint32_t)ls;
+        MPI_Comm_free(&shared);
+    }
+    *node = (uint32_t)rank;
+    *num_nodes = (uint32_t)size;
+    return 0;
+}
+
+uint32_t net_local_size(void)
+{
+    return local_size;
+}
+
+static const net_ops *backend(const char *name)
+{
+#ifdef RAY_HAVE_UCX
+    if (!name || !*name || !strcmp(name, "auto") || !strcmp(name, "ucx"))
+        return &net_ucx_ops;
+#else
+    if (name && !strcmp(name, "ucx")) {
+        ray_err(RAY_EINVAL, "RAY_MPI_NET=ucx: this ray-mpi was built without UCX "
+                            "(configure --with-ucx); use RAY_MPI_NET=mpi");
+        return NULL;
+    }
+    if (!name || !*name || !strcmp(name, "auto"))
+        return &net_mpi_ops;
+#endif
+    if (!strcmp(name, "mpi"))
+        return &net_mpi_ops;
+    ray_err(RAY_EINVAL, "RAY_MPI_NET=%s: expected auto, ucx or mpi", name);
+    return NULL;
+}
+
+/* Every rank's record (all[i] is rank i's, its bytes in *buf). */
+static int allgather(const void *mine, int len, int n, char **buf, int **offs, int **lens)
+{
+    *lens = calloc((size_t)n, sizeof(int));
+    *offs = calloc((size_t)n, sizeof(int));
+    *buf = NULL;
+    if (!*lens || !*offs)
+        return ray_err(RAY_ENOMEM, "out of memory for the bootstrap exchange");
+    if (MPI_Allgather(&len, 1, MPI_INT, *lens, 1, MPI_INT, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return ray_err(RAY_ESYS, "MPI_Allgather of the bootstrap sizes failed");
+    long total = 0;
+    for (int i = 0; i < n; i++) {
+        (*offs)[i] = (int)total;
+        total += (*lens)[i];
+        if ((*lens)[i] < (int)sizeof(net_node_info) || total > INT_MAX)
+            return ray_err(RAY_EPROTO, "rank %d sent a bootstrap record of %d bytes", i,
+                           (*lens)[i]);
+    }
+    if (!(*buf = malloc((size_t)total)))
+        return ray_err(RAY_ENOMEM, "out of memory for %ld bytes of bootstrap", total);
+    if (MPI_Allgatherv(mine, len, MPI_BYTE, *buf, *lens, *offs, MPI_BYTE, MPI_COMM_WORLD) !=
+        MPI_SUCCESS)
+        return ray_err(RAY_ESYS, "MPI_Allgatherv of the bootstrap records failed");
+    return 0;
+}
+
+/* The exchange: each record is the node's info, then its backend's blob. */
+static int exchange(net *n, const net_node_info *self, const net_blob *mine, net_blob *blobs)
+{
+    size_t len = sizeof(*self) + mine->len;
+    char *rec = malloc(len), *buf = NULL;
+    int *offs = NULL, *lens = NULL, rc = RAY_ENOMEM;
+    n->nodes = calloc(n->num_nodes, sizeof(*n->nodes));
+    if (!rec || !n->nodes || len > INT_MAX)
+        goto out;
+    memcpy(rec, self, sizeof(*self));
+    if (mine->len)
+        memcpy(rec + sizeof(*self), mine->data, mine->len);
+    if ((rc = allgather(rec, (int)len, (int)n->num_nodes, &buf, &offs, &lens)))
+        goto out;
+    for (uint32_t i = 0; i < n->num_nodes; i++) {
+        memcpy(&n->nodes[i], buf + offs[i], sizeof(net_node_info));
+        n->nodes[i].host[sizeof(n->nodes[i].host) - 1] = 0;
+        n->nodes[i].resources[sizeof(n->nodes[i].resources) - 1] = 0;
+        blobs[i].len = (size_t)lens[i] - sizeof(net_node_info);
+        blobs[i].data = malloc(blobs[i].len ? blobs[i].len : 1);
+        if (!blobs[i].data) {
+            rc = RAY_ENOMEM;
+            goto out;
+        }
+        memcpy(blobs[i].data, buf + offs[i] + sizeof(net_node_info), blobs[i].len);
+        if (n->nodes[i].node != i) {
+            rc = ray_err(RAY_EPROTO, "rank %u says it is node %u", i, n->nodes[i].node);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(rec);
+    free(buf);
+    free(offs);
+    free(lens);
+    return rc;
+}
+
+/* Every node opened its endpoint (else none goes on: the job cannot run). */
+static int nodes_opened(net *n)
+{
+    for (uint32_t i = 0; i < n->num_nodes; i++)
+        if (n->nodes[i].net_status)
+            return ray_err(RAY_ESYS, "node %u (%s) could not open its %s endpoint (%s)", i,
+                           n->nodes[i].host, n->ops->name, ray_errname(n->nodes[i].net_status));
+    return 0;
+}
+
+int net_boot_start(const char *name, net_node_info *self, uint8_t *arena, uint64_t arena_size,
+                   net_msg_cb on_msg, net_fail_cb on_fail, void *arg, net **out)
+{
+    const net_ops *ops = backend(name);
+    if (!ops)
+        return RAY_EINVAL;
+    net *n = calloc(1, sizeof(*n));
+    if (!n)
+        return ray_err(RAY_ENOMEM, "out of memory");
+    int rank, size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    *n = (net){.ops = ops,
+               .node = (uint32_t)rank,
+               .num_nodes = (uint32_t)size,
+               .on_msg = on_msg,
+               .on_fail = on_fail,
+               .arg = arg,
+               .arena = arena,
+               .arena_size = arena_size};
+    net_blob mine = {NULL, 0};
+    net_blob *blobs = calloc((size_t)size, sizeof(*blobs));
+    /* No arena: this node failed to start and only takes part. */
+    int rc = !blobs ? RAY_ENOMEM : !arena ? RAY_ESYS : ops->open(n, &mine);
+    /* Every rank takes part in the exchange, even one that failed to open:
+     * a missing rank would hang the others. */
+    net_blob empty = {NULL, 0};
+    self->net_status = rc;
+    int rc2 = blobs ? exchange(n, self, rc ? &empty : &mine, blobs) : RAY_ENOMEM;
+    if (!rc && !(rc = rc2))
+        rc = nodes_opened(n);
+    if (!rc)
+        rc = ops->connect(n, blobs);
+    for (int i = 0; blobs && i < size; i++)
+        free(blobs[i].data);
+    free(blobs);
+    free(mine.data);
+    if (rc) {
+        if (n->impl)
+            ops->fini(n);
+        free(n->nodes);
+        free(n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
+void net_boot_finish(net *n)
+{
+    if (n) {
+        n->ops->fini(n);
+        free(n->nodes);
+        free(n);
+    }
+    MPI_Finalize();
+}
+
+_Noreturn void net_boot_abort(int code)
+{
+    MPI_Abort(MPI_COMM_WORLD, code);
+    _exit(code);
+}
