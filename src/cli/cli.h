@@ -32,6 +32,15 @@ typedef struct node_args {
  * for the process (the driver's status under ray-mpi). */
 int node_service_main(const node_args *a);
 
+/* Workers' output, prefixed (output.c). */
+typedef struct out_streams out_streams;
+out_streams *outs_create(uint32_t node);
+/* A pipe of process pid, written out to descriptor `to`; its index. */
+int outs_add(out_streams *s, int fd, pid_t pid, int to);
+/* Reads what stream idx has; 1 once it is closed (EOF). */
+int outs_read(out_streams *s, int idx);
+void outs_destroy(out_streams *s);
+
 /* ray-mpi under an MPI launcher (launch.c): this rank's node service in a
  * job of several nodes; exe_errno says whether the driver can run here. */
 int launch_mpi(const ray_config *cfg, const char *exe, int exe_errno, char *const *argv);

@@ -29,7 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { EV_SIGNAL = 1, EV_DOORBELL = 2, EV_CLIENT = 3, EV_DRIVER = 4, EV_NET = 5 };
+enum { EV_SIGNAL = 1, EV_DOORBELL = 2, EV_CLIENT = 3, EV_DRIVER = 4, EV_NET = 5, EV_OUTPUT = 6 };
 /* An event names its kind, the descriptor and the client slot: a slot is
  * reused, a descriptor too, the pair is not while both are open. */
 #define EV(type, fd, slot)                                                    \
@@ -58,6 +58,7 @@ typedef struct node {
     pid_t sentinel_pid;
     pthread_t prefault;
     int joined;           /* with the job's other nodes */
+    out_streams *outs;    /* workers' output, prefixed (ray-mpi), or NULL */
     int prefault_running;
     _Atomic int prefault_stop;
 } node;
@@ -101,10 +102,17 @@ static void prefault_stop(node *n)
     n->prefault_running = 0;
 }
 
-static void on_spawn(void *arg, uint32_t slot, int sock, pid_t pid)
+static void on_spawn(void *arg, uint32_t slot, int sock, pid_t pid, const int *outs)
 {
     node *n = arg;
-    (void)pid;
+    for (int i = 0; outs && n->outs && i < 2; i++) {
+        int idx = outs[i] >= 0 ? outs_add(n->outs, outs[i], pid, i + 1) : -1;
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(EV_OUTPUT, outs[i], idx)};
+        if (idx >= 0)
+            epoll_ctl(n->ep, EPOLL_CTL_ADD, outs[i], &ev);
+        else if (outs[i] >= 0)
+            close(outs[i]);
+    }
     if (slot >= n->nsocks) {
         close(sock);
         return;
@@ -349,6 +357,8 @@ static int setup(node *n)
              n->cfg.num_gpus_auto ? t.gpus_from : "RAY_MPI_NUM_GPUS", store_bytes / 1e9,
              n->cfg.object_store_memory_auto ? t.memory_from : "setting", n->jobdir);
     sched_service_on_spawn(n->svc, on_spawn, n);
+    if (n->a->driver_sock < 0 && n->cfg.prefix && (n->outs = outs_create(n->a->node)))
+        sched_service_capture_output(n->svc, 1);
     sched_service_on_gone(n->svc, on_gone, n);
     n->nsocks = (uint32_t)n->cfg.max_workers + 16;
     n->socks = malloc(n->nsocks * sizeof(int));
@@ -390,6 +400,8 @@ static void handle_events(node *n, int timeout_ms)
             on_signal(n);
         else if (type == EV_NET)
             continue; /* the loop progresses the network */
+        else if (type == EV_OUTPUT && outs_read(n->outs, (int)EV_SLOT(d)))
+            epoll_ctl(n->ep, EPOLL_CTL_DEL, EV_FD(d), NULL); /* closed by outs_read */
         else if (type == EV_DOORBELL) {
             uint64_t v;
             ssize_t r = read(sched_service_efd(n->svc), &v, sizeof(v));
@@ -511,6 +523,8 @@ static void teardown(node *n)
         n->a->leave(n->a->net_arg, n->svc);
     n->joined = 0;
     sched_service_destroy(n->svc);
+    outs_destroy(n->outs);
+    n->outs = NULL;
     if (n->jobdir[0])
         ray_jobdir_remove(n->jobdir);
     if (n->sentinel_pid > 0) {

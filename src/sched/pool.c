@@ -185,9 +185,9 @@ int svc_spawn(sched_service *svc, uint32_t kind, uint32_t actor, uint32_t *slot_
     svc_client *c = &svc->cl[slot];
     c->actor = actor;
     sched_client_at(&svc->sh, slot)->actor = actor;
-    int sock;
+    int sock, outs[2];
     pid_t pid;
-    rc = sched_spawn_process(svc->exe, svc->argv, slot, &sock, &pid);
+    rc = sched_spawn_process(svc->exe, svc->argv, slot, &sock, &pid, svc->capture ? outs : NULL);
     if (rc) {
         svc_client_free(svc, slot);
         return rc;
@@ -195,7 +195,7 @@ int svc_spawn(sched_service *svc, uint32_t kind, uint32_t actor, uint32_t *slot_
     c->pid = pid;
     atomic_fetch_add(&svc->sh.r->workers_alive, 1);
     if (svc->on_spawn)
-        svc->on_spawn(svc->on_spawn_arg, slot, sock, pid);
+        svc->on_spawn(svc->on_spawn_arg, slot, sock, pid, svc->capture ? outs : NULL);
     ray_debug("sched", "started worker pid %d (slot %u, kind %u)", pid, slot, kind);
     *slot_out = slot;
     return 0;

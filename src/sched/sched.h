@@ -480,11 +480,16 @@ int sched_service_shutdown(sched_service *svc, int force);
 int sched_service_children(sched_service *svc);
 /* Starts exe as a worker of client slot `slot` (or as the driver), with a
  * socket pair to this service: *sock is the service's end. */
-int sched_spawn_process(const char *exe, char *const *argv, uint32_t slot, int *sock, pid_t *pid);
+int sched_spawn_process(const char *exe, char *const *argv, uint32_t slot, int *sock, pid_t *pid,
+                        int *outs /* stdout, stderr read ends, or NULL: inherited */);
 int sched_spawn_driver(const char *exe, char *const *argv, int *sock, pid_t *pid);
 /* Called for every process the service starts, to watch its socket. */
-typedef void (*sched_spawn_cb)(void *arg, uint32_t slot, int sock_fd, pid_t pid);
+typedef void (*sched_spawn_cb)(void *arg, uint32_t slot, int sock_fd, pid_t pid,
+                               const int *outs);
 void sched_service_on_spawn(sched_service *svc, sched_spawn_cb cb, void *arg);
+/* Workers' stdout and stderr come to the service through pipes (outs of
+ * the spawn callback), for it to prefix their lines. */
+void sched_service_capture_output(sched_service *svc, int on);
 /* ---- a job of several nodes (cluster.c); net is src/net's */
 typedef struct net net;
 /* Joins the job's other nodes over n (bootstrapped): the service hands

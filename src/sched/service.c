@@ -65,6 +65,8 @@ void sched_service_on_spawn(sched_service *svc, sched_spawn_cb cb, void *arg)
     svc->on_spawn_arg = arg;
 }
 
+void sched_service_capture_output(sched_service *svc, int on) { svc->capture = on; }
+
 void sched_service_on_gone(sched_service *svc, sched_gone_cb cb, void *arg)
 {
     svc->on_gone = cb;

@@ -97,6 +97,7 @@ struct sched_service {
     sched_gone_cb on_gone;
     void *on_gone_arg;
     int shutting_down;
+    int capture;              /* workers' output through pipes (sched_service_capture_output) */
     int want_cpu;            /* a pending task or actor could use the pool's CPU */
     uint32_t start_failures; /* workers that died before joining, in a row */
     uint64_t starved_ns;     /* since when ready tasks get no CPU (0: they do) */

@@ -28,8 +28,24 @@ static int is_ours(const char *kv)
     return 0;
 }
 
+/* The child's stdout and stderr go to pipes whose read ends (outs) the
+ * node service reads; -1 where it fails (then they are inherited). */
+static void output_pipes(posix_spawn_file_actions_t *fa, int *outs, int *child)
+{
+    for (int i = 0; i < 2; i++) {
+        int p[2];
+        outs[i] = child[i] = -1;
+        if (pipe2(p, O_CLOEXEC) < 0)
+            continue;
+        fcntl(p[0], F_SETFL, O_NONBLOCK);
+        outs[i] = p[0];
+        child[i] = p[1];
+        posix_spawn_file_actions_adddup2(fa, p[1], i + 1); /* dup2 clears CLOEXEC */
+    }
+}
+
 static int spawn_as(const char *role_name, int keep_stdin, const char *exe, char *const *argv,
-                    uint32_t slot, int *sock, pid_t *pid)
+                    uint32_t slot, int *sock, pid_t *pid, int *outs)
 {
     int sv[2];
     /* The child's end is inherited (no CLOEXEC); the service spawns from
@@ -64,6 +80,9 @@ static int spawn_as(const char *role_name, int keep_stdin, const char *exe, char
     posix_spawn_file_actions_init(&fa);
     if (!keep_stdin)
         posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    int child_out[2] = {-1, -1};
+    if (outs)
+        output_pipes(&fa, outs, child_out);
     /* The service blocks and ignores signals for its own loop; children
      * start with the defaults. */
     posix_spawnattr_t at;
@@ -78,6 +97,14 @@ static int spawn_as(const char *role_name, int keep_stdin, const char *exe, char
     posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     free(env);
+    for (int i = 0; i < 2; i++) {
+        if (child_out[i] >= 0)
+            close(child_out[i]);
+        if (err && outs && outs[i] >= 0) {
+            close(outs[i]);
+            outs[i] = -1;
+        }
+    }
     if (err) {
         errno = err;
         rc = ray_err_sys("cannot start a %s from %s", role_name, exe);
@@ -92,12 +119,13 @@ close_socks:
     return rc;
 }
 
-int sched_spawn_process(const char *exe, char *const *argv, uint32_t slot, int *sock, pid_t *pid)
+int sched_spawn_process(const char *exe, char *const *argv, uint32_t slot, int *sock, pid_t *pid,
+                        int *outs)
 {
-    return spawn_as("worker", 0, exe, argv, slot, sock, pid);
+    return spawn_as("worker", 0, exe, argv, slot, sock, pid, outs);
 }
 
 int sched_spawn_driver(const char *exe, char *const *argv, int *sock, pid_t *pid)
 {
-    return spawn_as("driver", 1, exe, argv, 0, sock, pid);
+    return spawn_as("driver", 1, exe, argv, 0, sock, pid, NULL);
 }
