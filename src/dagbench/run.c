@@ -35,7 +35,7 @@ typedef struct run_state {
     int *outs;
     ray_arg *args;
     ray_task_opts opts;
-    long lag, submitted_steps;
+    long lag, submitted_steps, submitted;
     double t0, deadline, next_progress;
     int progress, failed, timed_out;
 } run_state;
@@ -98,6 +98,17 @@ static void set_error(run_state *st, const char *what, int rc)
 
 /* ------------------------------------------------------------ submit */
 
+static void print_progress(run_state *st, double now)
+{
+    if (!st->progress || now < st->next_progress)
+        return;
+    st->next_progress = now + 1.0;
+    double el = now - st->t0;
+    fprintf(
+        stderr, "ray-mpi-dagbench: %ld/%ld tasks checked (%ld submitted), %.0f tasks/s, %.1f s\n",
+        st->res->checked, st->res->tasks, st->submitted, el > 0 ? st->res->checked / el : 0.0, el);
+}
+
 static uint64_t fold_inputs(run_state *st, long t, long p, long n)
 {
     uint64_t h = dag_sum_start(t, p);
@@ -131,6 +142,8 @@ static int submit_task(run_state *st, long t, long p)
     for (int j = 0; j < nret; j++)
         st->rg.expected[at(&st->rg, t, p, j)] = dag_sum_output(sum, j);
     *node_at(&st->rg, t, p) = placed_node(st, p);
+    if ((++st->submitted & 1023) == 0)
+        print_progress(st, dag_now_s());
     return 0;
 }
 
@@ -153,16 +166,6 @@ static int submit_step(run_state *st, long t)
 }
 
 /* ------------------------------------------------------------ consume */
-
-static void print_progress(run_state *st, double now)
-{
-    if (!st->progress || now < st->next_progress)
-        return;
-    st->next_progress = now + 1.0;
-    double el = now - st->t0;
-    fprintf(stderr, "ray-mpi-dagbench: %ld/%ld tasks checked, %.0f tasks/s, %.1f s\n",
-            st->res->checked, st->res->tasks, el > 0 ? st->res->checked / el : 0.0, el);
-}
 
 /* ray_get, in slices of at most a second while progress is shown. */
 static int get_output(run_state *st, ray_ref ref, ray_buf *out)
