@@ -5,8 +5,9 @@
  * the runtime's own rule (RAY_MPI_NUM_CPUS, else SLURM_CPUS_ON_NODE, else
  * the CPUs this process may run on), and by asking the runtime which
  * num_cpus it accepts: ray_submit refuses a request beyond the largest
- * node with RAY_EINFEASIBLE at once, and a probe it accepts is cancelled
- * before it runs.  When the two disagree (say `ray-mpi --num-cpus 4`
+ * node with RAY_EINFEASIBLE at once; a probe it accepts waits for a gate
+ * task (an argument not ready) and is cancelled there, so it never runs
+ * or makes the node start a worker of its size.  When the two disagree (say `ray-mpi --num-cpus 4`
  * without the variable), the runtime's answer wins.  Every node is taken
  * to offer what the largest does; --cores sets the total instead.
  */
@@ -60,6 +61,23 @@ double dag_cpus_by_rule(char *from, size_t size)
     return affinity_cpus();
 }
 
+static ray_ref gate; /* the probes' argument, not ready while they are asked */
+
+static int gate_open(void)
+{
+    dag_task_hdr h = {-1, -1, 8, 1, DAG_F_GATE, 10000000000ull}; /* 10 s at most */
+    ray_arg a = ray_arg_val(&h, sizeof(h));
+    return ray_submit(DAG_TASK_FN, &a, 1, NULL, &gate);
+}
+
+static void gate_close(void)
+{
+    ray_buf b;
+    ray_cancel(gate, 0);
+    ray_get(gate, &b, 15); /* its value, or the cancellation: either ends it */
+    ray_release(gate);
+}
+
 /* 1: the runtime accepts a task of `cpus` CPUs (then cancelled), 0: it
  * refuses it as infeasible, -1: it answered something else. */
 static int accepts(double cpus)
@@ -70,9 +88,9 @@ static int accepts(double cpus)
     o.max_retries = 0;
     o.name = "dagbench_cpu_probe";
     dag_task_hdr h = {-1, -1, 8, 1, 0, 0};
-    ray_arg a = ray_arg_val(&h, sizeof(h));
+    ray_arg a[2] = {ray_arg_val(&h, sizeof(h)), ray_arg_ref(gate)};
     ray_ref r;
-    int rc = ray_submit(DAG_TASK_FN, &a, 1, &o, &r);
+    int rc = ray_submit(DAG_TASK_FN, a, 2, &o, &r);
     if (rc == RAY_EINFEASIBLE)
         return 0;
     if (rc)
@@ -131,7 +149,13 @@ int dag_cluster_detect(const dag_config *cfg, dag_cluster *out)
     }
     char rule_from[64], how[96];
     double rule = dag_cpus_by_rule(rule_from, sizeof(rule_from));
-    out->cores_per_node = runtime_cpus(rule, how, sizeof(how));
+    if (gate_open()) {
+        snprintf(how, sizeof(how), "not confirmed: %s", ray_last_error());
+        out->cores_per_node = rule;
+    } else {
+        out->cores_per_node = runtime_cpus(rule, how, sizeof(how));
+        gate_close();
+    }
     out->cores = out->cores_per_node * out->nodes;
     snprintf(out->cores_from, sizeof(out->cores_from), "%s=%g per node, %s", rule_from, rule, how);
     return out->cores > 0 ? 0 : -1;

@@ -45,6 +45,7 @@ typedef struct dag_config {
  * Returns 0, 1 for --help, or 2 with the message in err. */
 int dag_options_parse(int argc, char **argv, dag_config *cfg, char *err, size_t size);
 void dag_options_help(FILE *out, const char *prog);
+void dag_store_default(const dag_config *cfg);
 
 /* ---- the task (task.c) */
 
@@ -57,6 +58,7 @@ typedef struct dag_task_hdr {
 } dag_task_hdr;
 #define DAG_F_FMA    1u
 #define DAG_F_INJECT 2u
+#define DAG_F_GATE   4u /* spin until cancelled (cluster.c's probes wait on it) */
 #define DAG_TASK_FN  "dagbench_task"
 #define DAG_NODE_AT  8 /* the task's node (int32) sits here when bytes >= 12 */
 

@@ -119,6 +119,11 @@ static const char *const help_text =
     "    none), interpolated, points [{task_us iterations granularity_us efficiency\n"
     "    check}], check\n"
     "\n"
+    "Environment: BENCH_REPS (default --reps); RAY_MPI_* configure the runtime (ray-mpi\n"
+    "--help); when RAY_MPI_OBJECT_STORE_MEMORY is unset an embedded runtime's store is\n"
+    "sized for the window (2 x outputs in flight + 256M, unless that passes 4G) so that\n"
+    "faulting in a large store does not run beside the measurement.\n"
+    "\n"
     "Exit status: 0 all checks ok, 1 a check or a run failed, 2 bad options.\n";
 
 void dag_options_help(FILE *out, const char *prog)

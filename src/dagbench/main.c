@@ -98,6 +98,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ray-mpi-dagbench: %s\n", err);
         return 2;
     }
+    dag_store_default(&cfg);
     if (ray_init(&argc, &argv)) {
         fprintf(stderr, "ray-mpi-dagbench: ray_init: %s\n", ray_last_error());
         return 1;

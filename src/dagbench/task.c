@@ -83,6 +83,14 @@ static void spin(uint64_t ns)
         ;
 }
 
+/* A gate: spins until cancelled (ray_cancel without force) or ns pass. */
+static void spin_until_cancelled(const ray_ctx *ctx, uint64_t ns)
+{
+    uint64_t end = now_ns() + ns;
+    while (now_ns() < end && !ray_ctx_cancelled(ctx))
+        ;
+}
+
 double dag_fma_ns_per_iteration(void)
 {
     const uint64_t n = 200000;
@@ -137,6 +145,8 @@ static int dagbench_task(ray_ctx *ctx, const ray_buf *args, int nargs)
     }
     if (h.flags & DAG_F_FMA)
         fma_kernel(h.work);
+    else if (h.flags & DAG_F_GATE)
+        spin_until_cancelled(ctx, h.work);
     else
         spin(h.work);
     return write_outputs(ctx, &h, sum);
