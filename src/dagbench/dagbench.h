@@ -149,6 +149,8 @@ void dag_suffix(const dag_config *cfg, const dag_point *pt, char *buf, size_t si
 void dag_sweep_order(const dag_series *s, int n, int *order);
 int dag_sweep_metg(const dag_config *cfg, const dag_cluster *cl, const dag_series *s, int n,
                    int rep, dag_metg_result *out);
+void dag_sweep_summary(const dag_config *cfg, const dag_cluster *cl, const dag_series *s, int n,
+                       dag_metg_summary *out);
 
 void dag_report_header(const dag_config *cfg, const dag_cluster *cl, double ns_per_it);
 void dag_report_series(const dag_config *cfg, const dag_cluster *cl, const dag_series *s);

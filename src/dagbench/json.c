@@ -66,12 +66,6 @@ static void num(const char *k, double v)
         printf("%.10g", v);
 }
 
-static void boolean(const char *k, int v)
-{
-    key(k);
-    printf(v ? "true" : "false");
-}
-
 static void stat(const char *k, const dag_stat *s)
 {
     json_open(k, '{');
@@ -208,31 +202,32 @@ static void curve(const dag_config *cfg, const dag_cluster *cl, const dag_series
     json_close(']');
 }
 
+static void summary(const char *k, double med, double lo, double hi)
+{
+    json_open(k, '{');
+    num("median", med);
+    num("min", lo);
+    num("max", isinf(hi) ? NAN : hi); /* null: a repetition never reached 50% */
+    json_close('}');
+}
+
 void dag_json_sweep(const dag_config *cfg, const dag_cluster *cl, const dag_series *s, int n)
 {
-    dag_metg_result med, m;
-    int status = dag_sweep_metg(cfg, cl, s, n, -1, &med);
-    double g[DAG_MAX_REPS], t[DAG_MAX_REPS];
-    for (int r = 0; r < s[0].n; r++) {
-        dag_sweep_metg(cfg, cl, s, n, r, &m);
-        g[r] = m.granularity_us;
-        t[r] = m.task_us;
-    }
-    dag_stat gs, ts;
-    dag_stats(g, s[0].n, &gs);
-    dag_stats(t, s[0].n, &ts);
+    dag_metg_summary m;
+    dag_sweep_summary(cfg, cl, s, n, &m);
     need_comma = 0;
     json_open(NULL, '{');
     str("kind", "metg");
     config(cfg, cl);
     str("sweep", cfg->sweep == DAG_SWEEP_TASK_US ? "task-us" : "iterations");
     num("threshold", 0.5);
-    stat("metg50_us", &gs);
-    stat("metg50_task_us", &ts);
-    str("metg_status", status == DAG_METG_POINT   ? "found"
-                       : status == DAG_METG_UPPER ? "upper_bound"
-                                                  : "none");
-    boolean("interpolated", med.interpolated);
+    summary("metg50_us", m.granularity_us, m.min_granularity_us, m.max_granularity_us);
+    summary("metg50_task_us", m.task_us, m.min_task_us, m.max_task_us);
+    str("metg_status", m.status == DAG_METG_POINT   ? "found"
+                       : m.status == DAG_METG_UPPER ? "upper_bound"
+                                                    : "none");
+    num("reps_reached", m.reached);
+    num("reps_interpolated", m.interpolated);
     curve(cfg, cl, s, n);
     int ok = 1;
     for (int i = 0; i < n; i++)

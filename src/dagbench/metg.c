@@ -7,11 +7,15 @@
  * granularity; if the next smaller task size has a smaller granularity
  * still (it fell below the threshold), interpolate the granularity
  * linearly in efficiency between the two at the threshold (numpy.interp
- * over the pair).  Pure: tested by tests/dagbench/test_patterns.
+ * over the pair).  Over repetitions (a curve per repetition), the median
+ * counts a repetition that never reached the threshold as infinitely
+ * coarse.  Pure: tested by tests/dagbench/test_patterns.
  */
 #include "metg.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* The point of smallest granularity at or above the threshold, or -1. */
 static int best_point(const dag_curve_point *pts, int n, double threshold)
@@ -44,4 +48,51 @@ int dag_metg(const dag_curve_point *pts, int n, double threshold, dag_metg_resul
     out->task_us = a->task_us + w * (b->task_us - a->task_us);
     out->interpolated = 1;
     return DAG_METG_POINT;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (sorted in place), inf counting as the largest. */
+static double median_inf(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void range(const double *v, int n, double *lo, double *hi)
+{
+    *lo = INFINITY;
+    *hi = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        *lo = fmin(*lo, v[i]);
+        *hi = fmax(*hi, v[i]);
+    }
+}
+
+void dag_metg_summarize(const dag_metg_result *r, const int *status, int n, dag_metg_summary *out)
+{
+    double g[DAG_METG_MAX_REPS], t[DAG_METG_MAX_REPS];
+    memset(out, 0, sizeof(*out));
+    out->reps = n;
+    for (int i = 0; i < n; i++) {
+        int none = status[i] == DAG_METG_NONE;
+        g[i] = none ? INFINITY : r[i].granularity_us;
+        t[i] = none ? INFINITY : r[i].task_us;
+        out->reached += !none;
+        out->upper += status[i] == DAG_METG_UPPER;
+        out->interpolated += r[i].interpolated;
+    }
+    range(g, n, &out->min_granularity_us, &out->max_granularity_us);
+    range(t, n, &out->min_task_us, &out->max_task_us);
+    out->granularity_us = median_inf(g, n);
+    out->task_us = median_inf(t, n);
+    out->status = isinf(out->granularity_us) ? DAG_METG_NONE
+                  : out->upper * 2 > n       ? DAG_METG_UPPER
+                                             : DAG_METG_POINT;
+    if (out->status == DAG_METG_NONE)
+        out->granularity_us = out->task_us = out->min_granularity_us = out->min_task_us = NAN;
 }

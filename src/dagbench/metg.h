@@ -26,4 +26,19 @@ enum {
 /* pts ordered from the largest task size to the smallest. */
 int dag_metg(const dag_curve_point *pts, int n, double threshold, dag_metg_result *out);
 
+#define DAG_METG_MAX_REPS 100
+
+typedef struct dag_metg_summary {
+    int status;                     /* DAG_METG_NONE when the median repetition never reached it;
+                                       UPPER when most repetitions gave only an upper bound */
+    double granularity_us, task_us; /* medians (nan: NONE) */
+    double min_granularity_us, max_granularity_us; /* max inf: a repetition never reached it */
+    double min_task_us, max_task_us;
+    int reps, reached, upper, interpolated; /* repetitions: all, that reached it, ... */
+} dag_metg_summary;
+
+/* METG over repetitions: r[i] and status[i] (dag_metg's answers) of
+ * repetition i's curve, n <= DAG_METG_MAX_REPS. */
+void dag_metg_summarize(const dag_metg_result *r, const int *status, int n, dag_metg_summary *out);
+
 #endif

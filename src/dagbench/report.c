@@ -240,7 +240,7 @@ void dag_sweep_order(const dag_series *s, int n, int *order)
         }
 }
 
-/* METG over repetition `rep` of every point, or over the medians (rep < 0). */
+/* METG of repetition `rep`'s curve (every point's rep-th run). */
 int dag_sweep_metg(const dag_config *cfg, const dag_cluster *cl, const dag_series *s, int n,
                    int rep, dag_metg_result *out)
 {
@@ -249,15 +249,22 @@ int dag_sweep_metg(const dag_config *cfg, const dag_cluster *cl, const dag_serie
     dag_sweep_order(s, n, order);
     for (int i = 0; i < n; i++) {
         const dag_series *x = &s[order[i]];
-        dag_stat g, e;
-        dag_metric_stats(cfg, cl, x, DAG_M_GRANULARITY, &g);
-        dag_metric_stats(cfg, cl, x, DAG_M_EFFICIENCY, &e);
         int r = rep < x->n ? rep : x->n - 1;
         pts[i].task_us = x->point.task_us;
-        pts[i].granularity_us = rep < 0 ? g.median : dag_metric(cfg, cl, x, r, DAG_M_GRANULARITY);
-        pts[i].efficiency = rep < 0 ? e.median : dag_metric(cfg, cl, x, r, DAG_M_EFFICIENCY);
+        pts[i].granularity_us = dag_metric(cfg, cl, x, r, DAG_M_GRANULARITY);
+        pts[i].efficiency = dag_metric(cfg, cl, x, r, DAG_M_EFFICIENCY);
     }
     return dag_metg(pts, n, 0.5, out);
+}
+
+void dag_sweep_summary(const dag_config *cfg, const dag_cluster *cl, const dag_series *s, int n,
+                       dag_metg_summary *out)
+{
+    dag_metg_result r[DAG_MAX_REPS];
+    int status[DAG_MAX_REPS];
+    for (int i = 0; i < s[0].n; i++)
+        status[i] = dag_sweep_metg(cfg, cl, s, n, i, &r[i]);
+    dag_metg_summarize(r, status, s[0].n, out);
 }
 
 static void print_curve(const dag_config *cfg, const dag_cluster *cl, const dag_series *s, int n,
@@ -281,47 +288,46 @@ static void print_curve(const dag_config *cfg, const dag_cluster *cl, const dag_
     }
 }
 
-static void print_metg_note(int status, const dag_metg_result *m)
+static void print_metg_note(const dag_metg_summary *m)
 {
-    if (status == DAG_METG_NONE)
-        printf("# METG(50%%): no task size reached 50%% efficiency: run larger tasks\n");
-    else if (status == DAG_METG_UPPER)
+    if (m->status == DAG_METG_NONE)
+        printf("# METG(50%%): no task size reached 50%% efficiency in the median repetition (%d of "
+               "%d reached it): run larger tasks\n",
+               m->reached, m->reps);
+    else if (m->status == DAG_METG_UPPER)
         printf("# METG(50%%) <= %.4g us: even the smallest task size ran at >= 50%% efficiency "
                "(no point below to interpolate with: run smaller tasks)\n",
                m->granularity_us);
     else
         printf("# METG(50%%) = %.4g us of granularity, where tasks of %.4g us run at 50%% "
-               "efficiency (%s, as Task Bench's chart_metg.py)\n",
-               m->granularity_us, m->task_us,
-               m->interpolated ? "linear in efficiency between the last point >= 50% and the "
-                                 "next one below"
-                               : "the smallest point >= 50%, not interpolated");
+               "efficiency: the median of %d repetitions, each as Task Bench's chart_metg.py "
+               "(%d interpolated linearly in efficiency between the last point >= 50%% and the "
+               "next one below)\n",
+               m->granularity_us, m->task_us, m->reps, m->interpolated);
 }
 
 static void print_metg_line(const dag_series *s, int n, const char *wl, const char *metric,
-                            const double *per_rep, int status)
+                            const dag_metg_summary *m, double med, double lo, double hi)
 {
-    dag_stat st;
-    double l1lo = INFINITY, l1hi = -INFINITY, lo, hi;
-    char val[32], a[32], b[32];
+    double l1lo = INFINITY, l1hi = -INFINITY, a, b;
+    char val[32], x[32], y[32];
     int ok = 1;
     for (int i = 0; i < n; i++) {
-        dag_load_range(&s[i], &lo, &hi);
-        l1lo = fmin(l1lo, lo);
-        l1hi = fmax(l1hi, hi);
+        dag_load_range(&s[i], &a, &b);
+        l1lo = fmin(l1lo, a);
+        l1hi = fmax(l1hi, b);
         ok &= dag_series_ok(&s[i]);
     }
-    dag_stats(per_rep, s[0].n, &st);
-    fmt(val, sizeof(val), st.median);
-    fmt(a, sizeof(a), st.min);
-    fmt(b, sizeof(b), st.max);
+    fmt(val, sizeof(val), med);
+    fmt(x, sizeof(x), lo);
+    fmt(y, sizeof(y), hi);
     printf("peer=ray-mpi workload=%s metric=%s value=%s unit=us min=%s max=%s n=%d "
            "load1=%.2f..%.2f check=%s",
-           wl, metric, val, a, b, s[0].n, l1lo, l1hi, ok ? "ok" : "FAIL");
-    if (status == DAG_METG_UPPER)
+           wl, metric, val, x, y, m->reps, l1lo, l1hi, ok ? "ok" : "FAIL");
+    if (m->status == DAG_METG_UPPER)
         printf(" reason=\"upper bound: the smallest task size still ran at >= 50%%\"");
-    else if (status == DAG_METG_NONE)
-        printf(" reason=\"no task size reached 50%% efficiency\"");
+    else if (m->reached < m->reps)
+        printf(" reason=\"%d of %d repetitions reached 50%% efficiency\"", m->reached, m->reps);
     printf("\n");
 }
 
@@ -329,17 +335,12 @@ void dag_report_sweep(const dag_config *cfg, const dag_cluster *cl, const dag_se
 {
     char wl[64];
     snprintf(wl, sizeof(wl), "dag_%s", dag_kind_name(cfg->shape.kind));
-    dag_metg_result med, m;
-    int status = dag_sweep_metg(cfg, cl, s, n, -1, &med);
-    double g[DAG_MAX_REPS], t[DAG_MAX_REPS];
-    for (int r = 0; r < s[0].n; r++) {
-        dag_sweep_metg(cfg, cl, s, n, r, &m);
-        g[r] = m.granularity_us;
-        t[r] = m.task_us;
-    }
+    dag_metg_summary m;
+    dag_sweep_summary(cfg, cl, s, n, &m);
     print_curve(cfg, cl, s, n, wl);
-    print_metg_note(status, &med);
-    print_metg_line(s, n, wl, "metg50_us", g, status);
-    print_metg_line(s, n, wl, "metg50_task_us", t, status);
+    print_metg_note(&m);
+    print_metg_line(s, n, wl, "metg50_us", &m, m.granularity_us, m.min_granularity_us,
+                    m.max_granularity_us);
+    print_metg_line(s, n, wl, "metg50_task_us", &m, m.task_us, m.min_task_us, m.max_task_us);
     fflush(stdout);
 }

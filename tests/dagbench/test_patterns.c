@@ -344,6 +344,29 @@ static void test_metg(void)
     ok(isnan(m.granularity_us), "metg: nan when nothing reached 50%%");
 }
 
+static void test_metg_reps(void)
+{
+    /* per repetition: 10, 12, never, 11, 9 -> sorted 9 10 11 12 inf: median 11 */
+    dag_metg_result r[5] = {{10, 5, 1}, {12, 6, 1}, {NAN, NAN, 0}, {11, 5.5, 0}, {9, 4.5, 1}};
+    int st[5] = {DAG_METG_POINT, DAG_METG_POINT, DAG_METG_NONE, DAG_METG_POINT, DAG_METG_POINT};
+    dag_metg_summary m;
+    dag_metg_summarize(r, st, 5, &m);
+    ok(m.status == DAG_METG_POINT && m.granularity_us == 11 && m.task_us == 5.5 &&
+           m.min_granularity_us == 9 && isinf(m.max_granularity_us) && m.reached == 4 &&
+           m.interpolated == 3,
+       "metg over reps: median 11 us, min 9, max inf (one never reached 50%%), 4 reached");
+    /* 10, never, never, 12 -> 10 12 inf inf: the median is infinite */
+    st[1] = st[2] = DAG_METG_NONE;
+    dag_metg_summarize(r, st, 4, &m);
+    ok(m.status == DAG_METG_NONE && isnan(m.granularity_us) && m.reached == 2,
+       "metg over reps: half never reached 50%%: none (nan)");
+    dag_metg_result b[3] = {{10, 5, 0}, {12, 6, 0}, {11, 5.5, 1}};
+    int up[3] = {DAG_METG_UPPER, DAG_METG_UPPER, DAG_METG_POINT};
+    dag_metg_summarize(b, up, 3, &m);
+    ok(m.status == DAG_METG_UPPER && m.granularity_us == 11,
+       "metg over reps: mostly upper bounds: an upper bound, median 11 us");
+}
+
 int main(void)
 {
     test_murmur3();
@@ -359,5 +382,6 @@ int main(void)
     test_mirror();
     test_checks();
     test_metg();
+    test_metg_reps();
     return tap_done();
 }
