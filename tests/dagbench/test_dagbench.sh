@@ -6,6 +6,7 @@
 # checksum is found and named; bad options exit 2.  TAP on stdout.
 set -u
 bench=${DAGBENCH:-./ray-mpi-dagbench}
+launcher=${RAY_MPI_BIN:-./ray-mpi}
 out=${TMPDIR:-/tmp}/dagbench.$$
 n=0
 failed=0
@@ -88,6 +89,19 @@ metg='select(.kind == "metg") | (.points | length) == 3 and .points[0].task_us =
 [ "$rc" -eq 0 ] && [ "$(jq -s 'map(select(.kind == "run")) | length' "$out")" = 3 ] &&
     jq -e "$metg" "$out" >/dev/null
 ok $? "--json --sweep: three run objects, then the metg object" || show
+
+# ---- cores: the runtime's CPUs, by its rule and confirmed by its answers
+RAY_MPI_NUM_CPUS=1 run --shape trivial --width 4 --steps 4 --reps 1 --warmup 0 --json
+[ "$rc" -eq 0 ] && jq -e '.cores == 1 and (.cores_from | test("RAY_MPI_NUM_CPUS=1.*confirmed"))
+                         and .check == "ok"' "$out" >/dev/null
+ok $? "RAY_MPI_NUM_CPUS=1: cores 1, confirmed by the runtime" || show
+
+# ---- under the launcher (one node today): the driver is started by ray-mpi
+timeout -k 5 120 "$launcher" "$bench" --no-progress --shape fft --width 8 --steps 6 --reps 1 \
+    --warmup 0 --placement spread >"$out" 2>"$out.err"
+rc=$?
+[ "$rc" -eq 0 ] && grep -q '^peer=ray-mpi workload=dag_fft metric=tasks value=48 .*check=ok' "$out"
+ok $? "ray-mpi ray-mpi-dagbench --shape fft --placement spread: check=ok (exit $rc)" || show
 
 # ---- --taskbench-log: the lines chart_metg.py's regular expressions read
 run --shape stencil_1d --width 4 --steps 8 --reps 2 --warmup 0 --iterations 10 --taskbench-log
