@@ -49,18 +49,30 @@ static const char *value(parse_state *ps, const char *opt)
     return ps->argv[++ps->i];
 }
 
-static int to_long(parse_state *ps, const char *opt, long lo, long hi, long *out)
+/* The option's value as a number in lo..hi (whole when integer: the
+ * options' integers stay below 2^53, exact in a double). */
+static int number(parse_state *ps, const char *opt, double lo, double hi, int integer, double *out)
 {
     const char *v = value(ps, opt);
     if (!v)
         return fail(ps, "%s needs a value", opt);
     char *end;
     errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi)
-        return fail(ps, "%s '%s': want an integer in %ld .. %ld", opt, v, lo, hi);
+    double x = strtod(v, &end);
+    if (end == v || *end || errno || !(x >= lo && x <= hi) || (integer && x != floor(x)))
+        return fail(ps, "%s '%s': want %s in %.15g .. %.15g", opt, v,
+                    integer ? "an integer" : "a number", lo, hi);
     *out = x;
     return 0;
+}
+
+static int to_long(parse_state *ps, const char *opt, long lo, long hi, long *out)
+{
+    double x;
+    int rc = number(ps, opt, (double)lo, (double)hi, 1, &x);
+    if (!rc)
+        *out = (long)x;
+    return rc;
 }
 
 static int to_int(parse_state *ps, const char *opt, long lo, long hi, int *out)
@@ -74,16 +86,7 @@ static int to_int(parse_state *ps, const char *opt, long lo, long hi, int *out)
 
 static int to_double(parse_state *ps, const char *opt, double lo, double hi, double *out)
 {
-    const char *v = value(ps, opt);
-    if (!v)
-        return fail(ps, "%s needs a value", opt);
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || *end || errno || !(x >= lo && x <= hi))
-        return fail(ps, "%s '%s': want a number in %g .. %g", opt, v, lo, hi);
-    *out = x;
-    return 0;
+    return number(ps, opt, lo, hi, 0, out);
 }
 
 static int parse_placement(parse_state *ps, dag_config *cfg)
@@ -175,8 +178,8 @@ static int graph_option(parse_state *ps, const char *o, dag_config *cfg)
     if (!strcmp(o, "--reduces"))
         return to_long(ps, o, 1, big, &s->reduces);
     if (!strcmp(o, "--seed")) {
-        long seed;
-        int rc = to_long(ps, o, 0, 0x7fffffffffffffffL, &seed);
+        long seed = 0;
+        int rc = to_long(ps, o, 0, 1L << 52, &seed);
         s->seed = (uint64_t)seed;
         return rc;
     }

@@ -225,22 +225,25 @@ static size_t random_runs(const dag_shape *s, long dset, long point, long lo, lo
 
 /* ---------------------------------------------------------- our patterns */
 
-/* A word from (seed, t, p, j): splitmix64's finalizer over a running mix. */
-static uint64_t mix64(uint64_t x)
+/* MurmurHash3's 64-bit finalizer (fmix64): every input bit flips about
+ * half the output bits.  Task Bench's hash ends with it; the layered
+ * pattern and the tasks' checksums mix with it. */
+uint64_t dag_fmix64(uint64_t k)
 {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    return k ^ (k >> 33);
 }
 
+/* A word from (seed, t, p, j): MurmurHash3's finalizer over a running mix. */
 static uint64_t layered_word(const dag_shape *s, long t, long p, long j)
 {
-    uint64_t h = mix64(s->seed + 0x9e3779b97f4a7c15ull);
-    h = mix64(h ^ (uint64_t)t);
-    h = mix64(h ^ (uint64_t)p);
-    return mix64(h ^ (uint64_t)j);
+    uint64_t h = dag_fmix64(s->seed + 0x9e3779b97f4a7c15ull);
+    h = dag_fmix64(h ^ (uint64_t)t);
+    h = dag_fmix64(h ^ (uint64_t)p);
+    return dag_fmix64(h ^ (uint64_t)j);
 }
 
 static int cmp_long(const void *a, const void *b)
@@ -528,15 +531,6 @@ static uint64_t rotl64(uint64_t x, int r)
     return (x << r) | (x >> (64 - r));
 }
 
-static uint64_t fmix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    return k ^ (k >> 33);
-}
-
 static const uint64_t C1 = 0x87c37b91114253d5ull, C2 = 0x4cf5ad432745937full;
 
 static uint64_t mix_k1(uint64_t k)
@@ -584,8 +578,8 @@ void dag_murmur3_x64_128(const void *key, size_t len, uint32_t seed, uint64_t ou
     h2 ^= (uint64_t)len;
     h1 += h2;
     h2 += h1;
-    h1 = fmix64(h1);
-    h2 = fmix64(h2);
+    h1 = dag_fmix64(h1);
+    h2 = dag_fmix64(h2);
     h1 += h2;
     h2 += h1;
     out[0] = h1;

@@ -88,5 +88,6 @@ long dag_total_deps(const dag_shape *s);
  * 1234567, first word scaled to [0, 1). */
 double dag_random_uniform(const void *input, size_t bytes);
 void dag_murmur3_x64_128(const void *key, size_t len, uint32_t seed, uint64_t out[2]);
+uint64_t dag_fmix64(uint64_t k); /* MurmurHash3's finalizer */
 
 #endif

@@ -29,28 +29,19 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
-}
-
 uint64_t dag_sum_start(long t, long p)
 {
-    return mix(mix((uint64_t)t * 0x9e3779b97f4a7c15ull + 1) ^ (uint64_t)p);
+    return dag_fmix64(dag_fmix64((uint64_t)t * 0x9e3779b97f4a7c15ull + 1) ^ (uint64_t)p);
 }
 
 uint64_t dag_sum_add(uint64_t h, uint64_t input)
 {
-    return mix(h ^ input) + 0x632be59bd9b4e019ull;
+    return dag_fmix64(h ^ input) + 0x632be59bd9b4e019ull;
 }
 
 uint64_t dag_sum_output(uint64_t h, int output)
 {
-    return mix(h + (uint64_t)output + 1);
+    return dag_fmix64(h + (uint64_t)output + 1);
 }
 
 long long dag_fma_flops(long iterations)
