@@ -245,32 +245,32 @@ static void test_ours(void)
        "mapreduce: reduce 1 reads partition 1 of maps 0, 1, 2");
 }
 
+typedef size_t (*spans_fn)(const dag_shape *, long, long, dag_span *);
+
+/* Every point q that `one` gives for p has p exactly once in `other`(q). */
+static int answered(const dag_shape *s, long d, long p, spans_fn one, spans_fn other)
+{
+    dag_span a[64], b[64];
+    size_t n = one(s, d, p, a);
+    for (size_t i = 0; i < n; i++)
+        for (long q = a[i].first; q <= a[i].last; q++) {
+            size_t m = other(s, d, q, b), hit = 0;
+            for (size_t j = 0; j < m; j++)
+                hit += b[j].first <= p && p <= b[j].last;
+            if (hit != 1)
+                return 0;
+        }
+    return 1;
+}
+
 /* Task Bench's App::check: each reverse dependency mirrors a dependency;
  * and, the other way, each dependency has its reverse. */
 static int mirrored(const dag_shape *s)
 {
-    dag_span a[64], b[64];
     for (long d = 0; d < dag_max_dsets(s); d++)
-        for (long p = 0; p < s->width; p++) {
-            size_t n = dag_rdeps(s, d, p, a);
-            for (size_t i = 0; i < n; i++)
-                for (long q = a[i].first; q <= a[i].last; q++) {
-                    size_t m = dag_deps(s, d, q, b), hit = 0;
-                    for (size_t j = 0; j < m; j++)
-                        hit += b[j].first <= p && p <= b[j].last;
-                    if (hit != 1)
-                        return 0;
-                }
-            n = dag_deps(s, d, p, a);
-            for (size_t i = 0; i < n; i++)
-                for (long q = a[i].first; q <= a[i].last; q++) {
-                    size_t m = dag_rdeps(s, d, q, b), hit = 0;
-                    for (size_t j = 0; j < m; j++)
-                        hit += b[j].first <= p && p <= b[j].last;
-                    if (hit != 1)
-                        return 0;
-                }
-        }
+        for (long p = 0; p < s->width; p++)
+            if (!answered(s, d, p, dag_rdeps, dag_deps) || !answered(s, d, p, dag_deps, dag_rdeps))
+                return 0;
     return 1;
 }
 
