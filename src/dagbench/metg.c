@@ -88,11 +88,13 @@ void dag_metg_summarize(const dag_metg_result *r, const int *status, int n, dag_
     }
     range(g, n, &out->min_granularity_us, &out->max_granularity_us);
     range(t, n, &out->min_task_us, &out->max_task_us);
+    if (isinf(out->min_granularity_us)) /* no repetition reached it */
+        out->min_granularity_us = out->min_task_us = NAN;
     out->granularity_us = median_inf(g, n);
     out->task_us = median_inf(t, n);
     out->status = isinf(out->granularity_us) ? DAG_METG_NONE
                   : out->upper * 2 > n       ? DAG_METG_UPPER
                                              : DAG_METG_POINT;
     if (out->status == DAG_METG_NONE)
-        out->granularity_us = out->task_us = out->min_granularity_us = out->min_task_us = NAN;
+        out->granularity_us = out->task_us = NAN; /* min: what the others reached */
 }

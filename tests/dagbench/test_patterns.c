@@ -358,8 +358,9 @@ static void test_metg_reps(void)
     /* 10, never, never, 12 -> 10 12 inf inf: the median is infinite */
     st[1] = st[2] = DAG_METG_NONE;
     dag_metg_summarize(r, st, 4, &m);
-    ok(m.status == DAG_METG_NONE && isnan(m.granularity_us) && m.reached == 2,
-       "metg over reps: half never reached 50%%: none (nan)");
+    ok(m.status == DAG_METG_NONE && isnan(m.granularity_us) && m.reached == 2 &&
+           m.min_granularity_us == 10 && isinf(m.max_granularity_us),
+       "metg over reps: half never reached 50%%: none (nan), min 10, max inf");
     dag_metg_result b[3] = {{10, 5, 0}, {12, 6, 0}, {11, 5.5, 1}};
     int up[3] = {DAG_METG_UPPER, DAG_METG_UPPER, DAG_METG_POINT};
     dag_metg_summarize(b, up, 3, &m);
