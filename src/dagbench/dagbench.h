@@ -34,6 +34,7 @@ typedef struct dag_config {
     int json;          /* one JSON object per run instead of the lines */
     int taskbench_log; /* Task Bench's summary lines per repetition */
     int progress;      /* -1: when stderr is a terminal */
+    int floor;         /* measure the machine's floor after each repetition (floor.c) */
     double cores;      /* --cores; 0: detect */
     int sweep;         /* enum dag_sweep */
     int nsweep;
@@ -67,6 +68,9 @@ typedef struct dag_task_hdr {
 uint64_t dag_sum_start(long t, long p);
 uint64_t dag_sum_add(uint64_t h, uint64_t input);
 uint64_t dag_sum_output(uint64_t h, int output);
+/* The tasks' work: a busy-spin of ns, or the compute_bound kernel. */
+void dag_spin(uint64_t ns);
+void dag_fma_kernel(uint64_t iterations);
 /* FLOPs of one compute-bound task (Task Bench's count_flops_per_task). */
 long long dag_fma_flops(long iterations);
 /* ns per kernel iteration on this core (best of a few timed runs). */
@@ -105,6 +109,11 @@ typedef struct dag_result {
 
 int dag_run(const dag_config *cfg, const dag_cluster *cl, const dag_point *pt, dag_result *res);
 
+/* The same work by plain processes, one per core of this node (floor.c):
+ * ideal time / wall time; nan when not measured. */
+double dag_floor_efficiency(const dag_config *cfg, const dag_cluster *cl, const dag_point *pt,
+                            long tasks);
+
 /* ---- figures and reports (report.c, json.c, tblog.c) */
 
 enum dag_metric_id {
@@ -135,6 +144,7 @@ typedef struct dag_series {
     dag_result runs[DAG_MAX_REPS];
     char load[DAG_MAX_REPS][64];
     double load1[DAG_MAX_REPS];
+    double floor_eff[DAG_MAX_REPS]; /* the machine's floor after each (nan: not measured) */
 } dag_series;
 
 double dag_metric(const dag_config *cfg, const dag_cluster *cl, const dag_series *s, int rep,

@@ -139,6 +139,7 @@ static void samples(const dag_config *cfg, const dag_cluster *cl, const dag_seri
         num("tasks_per_s", dag_metric(cfg, cl, s, i, DAG_M_RATE));
         num("efficiency", dag_metric(cfg, cl, s, i, DAG_M_EFFICIENCY));
         num("bytes_moved", s->runs[i].bytes_moved);
+        num("floor_efficiency", s->floor_eff[i]);
         str("load", s->load[i]);
         str("check", s->runs[i].ok ? "ok" : "FAIL");
         json_close('}');
@@ -167,6 +168,9 @@ void dag_json_series(const dag_config *cfg, const dag_cluster *cl, const dag_ser
             num(dag_metrics[m].name, NAN);
     }
     str("rank0_msgs_per_task_reason", dag_rank0_reason);
+    dag_stat fl;
+    dag_stats(s->floor_eff, s->n, &fl);
+    stat("floor_efficiency", &fl);
     double lo, hi;
     dag_load_range(s, &lo, &hi);
     json_open("load1", '[');
@@ -188,14 +192,16 @@ static void curve(const dag_config *cfg, const dag_cluster *cl, const dag_series
     json_open("points", '[');
     for (int i = 0; i < n; i++) {
         const dag_series *x = &s[order[i]];
-        dag_stat g, e;
+        dag_stat g, e, f;
         dag_metric_stats(cfg, cl, x, DAG_M_GRANULARITY, &g);
         dag_metric_stats(cfg, cl, x, DAG_M_EFFICIENCY, &e);
+        dag_stats(x->floor_eff, x->n, &f);
         json_open(NULL, '{');
         num("task_us", x->point.task_us);
         num("iterations", cfg->kernel == DAG_KERNEL_FMA ? (double)x->point.iterations : NAN);
         num("granularity_us", g.median);
         num("efficiency", e.median);
+        num("floor_efficiency", f.median);
         str("check", dag_series_ok(x) ? "ok" : "FAIL");
         json_close('}');
     }

@@ -36,6 +36,7 @@ static int run_series(const dag_config *cfg, const dag_cluster *cl, dag_series *
     for (int i = 0; i < cfg->warmup; i++)
         if (dag_run(cfg, cl, &s->point, &scratch)) {
             s->runs[0] = scratch;
+            s->floor_eff[0] = NAN;
             s->n = 1;
             dag_read_load(s->load[0], sizeof(s->load[0]), &s->load1[0]);
             return -1;
@@ -43,6 +44,7 @@ static int run_series(const dag_config *cfg, const dag_cluster *cl, dag_series *
     for (s->n = 0; s->n < cfg->reps;) {
         int i = s->n++, rc = dag_run(cfg, cl, &s->point, &s->runs[i]);
         dag_read_load(s->load[i], sizeof(s->load[i]), &s->load1[i]);
+        s->floor_eff[i] = rc ? NAN : dag_floor_efficiency(cfg, cl, &s->point, s->runs[i].tasks);
         if (cfg->taskbench_log)
             dag_report_taskbench(cfg, cl, &s->point, &s->runs[i]);
         if (rc)

@@ -227,6 +227,8 @@ static int flag_option(const char *o, dag_config *cfg)
         return cfg->progress = 1, 0;
     if (!strcmp(o, "--no-progress"))
         return cfg->progress = 0, 0;
+    if (!strcmp(o, "--no-floor"))
+        return cfg->floor = 0, 0;
     return -1;
 }
 
@@ -243,6 +245,7 @@ static void config_init(dag_config *cfg)
     cfg->window = 100000;
     cfg->timeout_s = 600;
     cfg->progress = -1;
+    cfg->floor = 1;
     cfg->inject_t = cfg->inject_p = -1;
 }
 

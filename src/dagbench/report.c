@@ -171,10 +171,10 @@ static void print_rep_comment(const dag_config *cfg, const dag_cluster *cl, cons
 {
     const dag_result *r = &s->runs[i];
     printf("# %s rep=%d task_us=%.4g makespan_s=%.6f tasks_per_s=%.0f efficiency=%.4f "
-           "overhead_us=%.3f check=%s",
+           "overhead_us=%.3f floor_efficiency=%.4f check=%s",
            wl, i + 1, s->point.task_us, r->makespan_s, dag_metric(cfg, cl, s, i, DAG_M_RATE),
            dag_metric(cfg, cl, s, i, DAG_M_EFFICIENCY), dag_metric(cfg, cl, s, i, DAG_M_OVERHEAD),
-           r->ok ? "ok" : "FAIL");
+           s->floor_eff[i], r->ok ? "ok" : "FAIL");
     if (r->wrong)
         printf(": first wrong task (t=%ld, p=%ld) output %d: expected 0x%016llx, got 0x%016llx "
                "(%ld wrong outputs)",
@@ -212,6 +212,31 @@ static void print_metric(const dag_config *cfg, const dag_cluster *cl, const dag
     printf("\n");
 }
 
+/* peer=floor: the machine's efficiency for the same work without the
+ * runtime (floor.c), when it was measured. */
+static void print_floor(const dag_series *s, const char *wl, const char *suffix)
+{
+    char val[32], lo[32], hi[32];
+    dag_stat st;
+    double l1lo, l1hi;
+    dag_stats(s->floor_eff, s->n, &st);
+    if (isnan(st.median))
+        return;
+    for (int i = 0; i < s->n; i++) {
+        fmt(val, sizeof(val), s->floor_eff[i]);
+        printf("# peer=floor workload=%s metric=efficiency%s rep=%d value=%s unit=fraction load=%s "
+               "check=%s\n",
+               wl, suffix, i + 1, val, s->load[i], isnan(s->floor_eff[i]) ? "FAIL" : "ok");
+    }
+    dag_load_range(s, &l1lo, &l1hi);
+    fmt(val, sizeof(val), st.median);
+    fmt(lo, sizeof(lo), st.min);
+    fmt(hi, sizeof(hi), st.max);
+    printf("peer=floor workload=%s metric=efficiency%s value=%s unit=fraction min=%s max=%s n=%d "
+           "load1=%.2f..%.2f check=ok\n",
+           wl, suffix, val, lo, hi, s->n, l1lo, l1hi);
+}
+
 void dag_report_series(const dag_config *cfg, const dag_cluster *cl, const dag_series *s)
 {
     char wl[64], suffix[32];
@@ -222,6 +247,7 @@ void dag_report_series(const dag_config *cfg, const dag_cluster *cl, const dag_s
     for (int m = 0; m < DAG_M_COUNT; m++)
         if (dag_metric_shown(cfg, m))
             print_metric(cfg, cl, s, m, wl, suffix);
+    print_floor(s, wl, suffix);
     fflush(stdout);
 }
 
@@ -273,17 +299,18 @@ static void print_curve(const dag_config *cfg, const dag_cluster *cl, const dag_
     int order[DAG_MAX_SWEEP];
     dag_sweep_order(s, n, order);
     printf("# efficiency curve of %s (medians of %d reps):\n", wl, s[0].n);
-    printf("#   %12s %10s %14s %10s %12s %11s\n", "task_us", "iterations", "granularity_us",
-           "efficiency", "tasks_per_s", "overhead_us");
+    printf("#   %12s %10s %14s %10s %12s %11s %10s\n", "task_us", "iterations", "granularity_us",
+           "efficiency", "tasks_per_s", "overhead_us", "floor_eff");
     for (int i = 0; i < n; i++) {
         const dag_series *x = &s[order[i]];
-        dag_stat g, e, r, o;
+        dag_stat g, e, r, o, f;
         dag_metric_stats(cfg, cl, x, DAG_M_GRANULARITY, &g);
         dag_metric_stats(cfg, cl, x, DAG_M_EFFICIENCY, &e);
         dag_metric_stats(cfg, cl, x, DAG_M_RATE, &r);
         dag_metric_stats(cfg, cl, x, DAG_M_OVERHEAD, &o);
-        printf("#   %12.4g %10ld %14.4g %10.4f %12.0f %11.3f%s\n", x->point.task_us,
-               x->point.iterations, g.median, e.median, r.median, o.median,
+        dag_stats(x->floor_eff, x->n, &f);
+        printf("#   %12.4g %10ld %14.4g %10.4f %12.0f %11.3f %10.4f%s\n", x->point.task_us,
+               x->point.iterations, g.median, e.median, r.median, o.median, f.median,
                dag_series_ok(x) ? "" : "  check=FAIL");
     }
 }

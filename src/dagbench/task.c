@@ -53,7 +53,7 @@ long long dag_fma_flops(long iterations)
 static volatile double fma_sink;
 
 /* Task Bench's compute_bound kernel without AVX: 64 lanes of a = a*a + a. */
-static void fma_kernel(uint64_t iterations)
+void dag_fma_kernel(uint64_t iterations)
 {
     double a[FMA_WIDTH];
     for (int i = 0; i < FMA_WIDTH; i++)
@@ -67,7 +67,7 @@ static void fma_kernel(uint64_t iterations)
     fma_sink = dot;
 }
 
-static void spin(uint64_t ns)
+void dag_spin(uint64_t ns)
 {
     uint64_t end = now_ns() + ns;
     while (now_ns() < end)
@@ -86,10 +86,10 @@ double dag_fma_ns_per_iteration(void)
 {
     const uint64_t n = 200000;
     double best = 1e30;
-    fma_kernel(n / 10); /* warm the core up */
+    dag_fma_kernel(n / 10); /* warm the core up */
     for (int i = 0; i < 5; i++) {
         uint64_t t0 = now_ns();
-        fma_kernel(n);
+        dag_fma_kernel(n);
         double ns = (double)(now_ns() - t0) / (double)n;
         best = ns < best ? ns : best;
     }
@@ -135,11 +135,11 @@ static int dagbench_task(ray_ctx *ctx, const ray_buf *args, int nargs)
         sum = dag_sum_add(sum, in);
     }
     if (h.flags & DAG_F_FMA)
-        fma_kernel(h.work);
+        dag_fma_kernel(h.work);
     else if (h.flags & DAG_F_GATE)
         spin_until_cancelled(ctx, h.work);
     else
-        spin(h.work);
+        dag_spin(h.work);
     return write_outputs(ctx, &h, sum);
 }
 RAY_REMOTE(dagbench_task)

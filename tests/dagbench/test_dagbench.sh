@@ -77,6 +77,7 @@ keys='.kind == "run" and .shape == "layered" and .workload == "dag_layered" and
       .bytes_moved == 0 and .rank0_msgs_per_task == null and
       (.rank0_msgs_per_task_reason | length) > 0 and (.load1 | length) == 2 and
       .first_error == null and (.samples | length) == 3 and .samples[0].check == "ok" and
+      .floor_efficiency.median > 0 and (.samples[0].floor_efficiency | type) == "number" and
       .check == "ok"'
 [ "$rc" -eq 0 ] && [ "$(wc -l <"$out")" -eq 1 ] && jq -e "$keys" "$out" >/dev/null
 ok $? "--json: one object that jq parses, with the documented keys" || show
@@ -89,6 +90,15 @@ metg='select(.kind == "metg") | (.points | length) == 3 and .points[0].task_us =
 [ "$rc" -eq 0 ] && [ "$(jq -s 'map(select(.kind == "run")) | length' "$out")" = 3 ] &&
     jq -e "$metg" "$out" >/dev/null
 ok $? "--json --sweep: three run objects, then the metg object" || show
+
+# ---- the machine's floor: plain processes doing the same work, per repetition
+run --shape no_comm --width 2 --steps 20 --reps 2 --warmup 0 --task-us 50
+[ "$rc" -eq 0 ] && [ "$(grep -c '^# peer=floor workload=dag_no_comm metric=efficiency rep=' "$out")" = 2 ] &&
+    grep -q '^peer=floor workload=dag_no_comm metric=efficiency value=[0-9.]* .*check=ok' "$out"
+ok $? "peer=floor efficiency lines, one per repetition and a summary" || show
+run --shape no_comm --width 2 --steps 20 --reps 1 --warmup 0 --task-us 50 --no-floor --json
+[ "$rc" -eq 0 ] && jq -e '.floor_efficiency.median == null' "$out" >/dev/null
+ok $? "--no-floor: no floor measured" || show
 
 # ---- cores: the runtime's CPUs, by its rule and confirmed by its answers
 RAY_MPI_NUM_CPUS=1 run --shape trivial --width 4 --steps 4 --reps 1 --warmup 0 --json
@@ -150,7 +160,7 @@ run --help
 missing=""
 for o in --shape --width --steps --radix --period --fraction --parents --seed --reduces \
     --task-us --iterations --bytes --placement --reps --warmup --sweep --window --timeout \
-    --cores --progress --no-progress --json --taskbench-log --inject-error METG; do
+    --cores --progress --no-progress --no-floor --json --taskbench-log --inject-error METG; do
     grep -q -- "$o" "$out" || missing="$missing $o"
 done
 [ "$rc" -eq 0 ] && [ -z "$missing" ]
