@@ -2,9 +2,9 @@
  * cluster.c - the size of the job ray-mpi-dagbench runs in: its nodes
  * (ray_num_nodes) and its cores, the CPUs the runtime offers to tasks.
  * The public API has no call for the CPU count, so it is found twice: by
- * the runtime's own rule (RAY_MPI_NUM_CPUS, else SLURM_CPUS_ON_NODE, else
- * the CPUs this process may run on), and by asking the runtime which
- * num_cpus it accepts: ray_submit refuses a request beyond the largest
+ * the runtime's rule in short (RAY_MPI_NUM_CPUS, else the CPUs this
+ * process may run on, capped by SLURM_CPUS_ON_NODE), and by asking the
+ * runtime which num_cpus it accepts: ray_submit refuses a request beyond the largest
  * node with RAY_EINFEASIBLE at once; a probe it accepts waits for a gate
  * task (an argument not ready) and is cancelled there, so it never runs
  * or makes the node start a worker of its size.  When the two disagree (say `ray-mpi --num-cpus 4`
@@ -48,17 +48,17 @@ static int env_cpus(const char *name, double *out)
 
 double dag_cpus_by_rule(char *from, size_t size)
 {
-    double d;
+    double d, mine = affinity_cpus();
     if (env_cpus("RAY_MPI_NUM_CPUS", &d)) {
         snprintf(from, size, "RAY_MPI_NUM_CPUS");
         return d;
     }
-    if (env_cpus("SLURM_CPUS_ON_NODE", &d) && d >= 1) {
+    if (env_cpus("SLURM_CPUS_ON_NODE", &d) && d >= 1 && d <= mine) {
         snprintf(from, size, "SLURM_CPUS_ON_NODE");
         return d;
     }
     snprintf(from, size, "the CPUs this process may run on");
-    return affinity_cpus();
+    return mine;
 }
 
 static ray_ref gate; /* the probes' argument, not ready while they are asked */
