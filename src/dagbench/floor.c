@@ -6,15 +6,19 @@
  * kernel, nothing between).  The floor's efficiency is that ideal time
  * over the wall time it took: near 1 on a quiet machine, lower when other
  * programs take the cores.  Measured right after each timed repetition,
- * so that a busy machine shows beside the figure it spoiled.  The clock
- * starts when every child is forked (they wait on a shared flag) and stops
- * at the last child's end, so fork's cost is not counted.  The children
+ * so that a busy machine shows beside the figure it spoiled.  Each child
+ * is pinned to its own CPU of the driver's mask (a new process would
+ * share its parent's CPU until the balancer moves it, a millisecond
+ * later); the clock starts when every child is forked and pinned (they
+ * wait on a shared flag) and stops at the last child's end.  The children
  * call only the clock and the kernel, then _exit: safe after fork.
  */
+#define _GNU_SOURCE
 #include "dagbench.h"
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -23,7 +27,8 @@
 #define MAX_CHILDREN 256
 
 typedef struct floor_shared {
-    _Atomic int go;             /* set once every child is forked */
+    _Atomic int ready;          /* children pinned and waiting */
+    _Atomic int go;             /* set once every child is ready */
     double end_s[MAX_CHILDREN]; /* when each child finished */
 } floor_shared;
 
@@ -91,6 +96,9 @@ double dag_floor_efficiency(const dag_config *cfg, const dag_cluster *cl, const 
     pid_t pids[MAX_CHILDREN];
     long done;
     int started = start_children(cfg, pt, tasks, n, sh, pids, &done);
+    double wait_end = dag_now_s() + 5.0;
+    while (atomic_load(&sh->ready) < started && dag_now_s() < wait_end)
+        sched_yield();
     double t0 = dag_now_s(), last = t0;
     atomic_store(&sh->go, 1);
     int ok = started > 0 && reap(pids, started);
