@@ -185,56 +185,74 @@ static void print_rep_comment(const dag_config *cfg, const dag_cluster *cl, cons
     printf("\n");
 }
 
-static void print_metric(const dag_config *cfg, const dag_cluster *cl, const dag_series *s, int m,
-                         const char *wl, const char *suffix)
+/* One figure of a series in BENCHMARKS.md's lines: a `#` line per
+ * repetition, then the summary (reason: NULL or why the value is nan). */
+typedef struct figure {
+    const char *peer, *name, *suffix, *unit, *reason;
+    double v[DAG_MAX_REPS];
+    int ok[DAG_MAX_REPS];
+} figure;
+
+static void print_figure(const figure *f, const dag_series *s, const char *wl)
 {
     char val[32], lo[32], hi[32];
-    const dag_metric_def *d = &dag_metrics[m];
+    int all_ok = s->n > 0;
     for (int i = 0; i < s->n; i++) {
-        fmt(val, sizeof(val), dag_metric(cfg, cl, s, i, m));
-        printf("# peer=ray-mpi workload=%s metric=%s%s rep=%d value=%s unit=%s load=%s "
-               "check=%s\n",
-               wl, d->name, suffix, i + 1, val, d->unit, s->load[i], s->runs[i].ok ? "ok" : "FAIL");
+        fmt(val, sizeof(val), f->v[i]);
+        printf("# peer=%s workload=%s metric=%s%s rep=%d value=%s unit=%s load=%s check=%s\n",
+               f->peer, wl, f->name, f->suffix, i + 1, val, f->unit, s->load[i],
+               f->ok[i] ? "ok" : "FAIL");
+        all_ok &= f->ok[i];
     }
     dag_stat st;
     double l1lo, l1hi;
-    dag_metric_stats(cfg, cl, s, m, &st);
+    dag_stats(f->v, s->n, &st);
     dag_load_range(s, &l1lo, &l1hi);
     fmt(val, sizeof(val), st.median);
     fmt(lo, sizeof(lo), st.min);
     fmt(hi, sizeof(hi), st.max);
-    printf("peer=ray-mpi workload=%s metric=%s%s value=%s unit=%s min=%s max=%s n=%d "
+    printf("peer=%s workload=%s metric=%s%s value=%s unit=%s min=%s max=%s n=%d "
            "load1=%.2f..%.2f check=%s",
-           wl, d->name, suffix, val, d->unit, lo, hi, s->n, l1lo, l1hi,
-           dag_series_ok(s) ? "ok" : "FAIL");
-    if (m == DAG_M_RANK0)
-        printf(" reason=\"%s\"", dag_rank0_reason);
+           f->peer, wl, f->name, f->suffix, val, f->unit, lo, hi, s->n, l1lo, l1hi,
+           all_ok ? "ok" : "FAIL");
+    if (f->reason)
+        printf(" reason=\"%s\"", f->reason);
     printf("\n");
+}
+
+static void print_metric(const dag_config *cfg, const dag_cluster *cl, const dag_series *s, int m,
+                         const char *wl, const char *suffix)
+{
+    static figure f;
+    f = (figure){"ray-mpi",
+                 dag_metrics[m].name,
+                 suffix,
+                 dag_metrics[m].unit,
+                 m == DAG_M_RANK0 ? dag_rank0_reason : NULL,
+                 {0},
+                 {0}};
+    for (int i = 0; i < s->n; i++) {
+        f.v[i] = dag_metric(cfg, cl, s, i, m);
+        f.ok[i] = s->runs[i].ok;
+    }
+    print_figure(&f, s, wl);
 }
 
 /* peer=floor: the machine's efficiency for the same work without the
  * runtime (floor.c), when it was measured. */
 static void print_floor(const dag_series *s, const char *wl, const char *suffix)
 {
-    char val[32], lo[32], hi[32];
+    static figure f;
     dag_stat st;
-    double l1lo, l1hi;
     dag_stats(s->floor_eff, s->n, &st);
     if (isnan(st.median))
         return;
+    f = (figure){"floor", "efficiency", suffix, "fraction", NULL, {0}, {0}};
     for (int i = 0; i < s->n; i++) {
-        fmt(val, sizeof(val), s->floor_eff[i]);
-        printf("# peer=floor workload=%s metric=efficiency%s rep=%d value=%s unit=fraction load=%s "
-               "check=%s\n",
-               wl, suffix, i + 1, val, s->load[i], isnan(s->floor_eff[i]) ? "FAIL" : "ok");
+        f.v[i] = s->floor_eff[i];
+        f.ok[i] = !isnan(s->floor_eff[i]);
     }
-    dag_load_range(s, &l1lo, &l1hi);
-    fmt(val, sizeof(val), st.median);
-    fmt(lo, sizeof(lo), st.min);
-    fmt(hi, sizeof(hi), st.max);
-    printf("peer=floor workload=%s metric=efficiency%s value=%s unit=fraction min=%s max=%s n=%d "
-           "load1=%.2f..%.2f check=ok\n",
-           wl, suffix, val, lo, hi, s->n, l1lo, l1hi);
+    print_figure(&f, s, wl);
 }
 
 void dag_report_series(const dag_config *cfg, const dag_cluster *cl, const dag_series *s)
