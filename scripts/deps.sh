@@ -1,8 +1,9 @@
 # deps.sh - sourced by the other scripts: installs the Debian 12 packages
 # ray-mpi needs to build and test, only those missing.
-# The second line is for the Slurm cluster tests (tests/slurm): real Slurm
-# daemons, munge, Open MPI with PMIx, and ip/nsenter/unshare for namespaces.
-RAY_DEB_PACKAGES="build-essential autoconf automake libtool pkg-config libhwloc-dev hwloc
+# jq reads ray-mpi-dagbench's JSON in tests/dagbench.  The second line is for
+# the Slurm cluster tests (tests/slurm): real Slurm daemons, munge, Open MPI
+# with PMIx, and ip/nsenter/unshare for namespaces.
+RAY_DEB_PACKAGES="build-essential autoconf automake libtool pkg-config libhwloc-dev hwloc jq
  slurm-wlm slurm-client munge openmpi-bin libopenmpi-dev libpmix-dev iproute2 util-linux"
 
 ray_install_deps() {
