@@ -305,6 +305,7 @@ static void start_sentinel(node *n)
             if (fd != p[0])
                 close(fd);
         prctl(PR_SET_NAME, "ray-mpi-sentinel");
+        setpgid(0, 0); /* a launcher that kills the node's process group spares it */
         sigset_t all;
         sigfillset(&all);
         sigprocmask(SIG_BLOCK, &all, NULL); /* a ^C to the group is not ours to obey */

@@ -28,9 +28,9 @@ typedef struct fault_point {
 } fault_point;
 
 static fault_point points[RAY_FAULT_COUNT];
+#ifdef RAY_FAULT_INJECTION
 static _Atomic uint32_t *fault_hits, *fault_where;
 static uint64_t rng;
-#ifdef RAY_FAULT_INJECTION
 int ray_fault_armed;
 #endif
 
@@ -82,9 +82,7 @@ int ray_fault_arm(const char *spec, _Atomic uint32_t *hits, _Atomic uint32_t *wh
     rng = ray_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ull;
     ray_fault_armed = 1;
 #else
-    (void)hits;
     (void)where;
-    (void)rng;
     ray_warn("client", "RAY_MPI_FAULT is set but this build has no fault points "
                        "(configure --enable-fault-injection)");
 #endif

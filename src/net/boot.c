@@ -197,9 +197,40 @@ int net_boot_start(const char *name, net_node_info *self, uint8_t *arena, uint64
     return 0;
 }
 
+static void drop_msg(void *arg, uint32_t from, const void *msg, size_t len)
+{
+    (void)arg, (void)from, (void)msg, (void)len;
+}
+
+/* Every node reaches here before any closes its connections: a node whose
+ * work ended first would otherwise break the others' endpoints while they
+ * still finish.  The network is progressed while waiting (what arrives now
+ * is dropped: the node service has left); a node that never comes is
+ * given up on after a minute (its rank's death ends the job anyway). */
+static void barrier(net *n)
+{
+    MPI_Request req;
+    if (MPI_Ibarrier(MPI_COMM_WORLD, &req) != MPI_SUCCESS)
+        return;
+    uint64_t end = ray_now_ns() + 60000000000ULL;
+    for (int done = 0;;) {
+        if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || done)
+            return;
+        if (ray_now_ns() > end) {
+            ray_warn("net", "the other nodes did not all reach the end within 60 s");
+            return;
+        }
+        if (!n->ops->progress(n))
+            usleep(200);
+    }
+}
+
 void net_boot_finish(net *n)
 {
     if (n) {
+        n->on_msg = drop_msg;
+        n->on_fail = NULL;
+        barrier(n);
         n->ops->fini(n);
         free(n->nodes);
         free(n);

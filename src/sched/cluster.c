@@ -97,7 +97,7 @@ void sched_service_net_msg(void *arg, uint32_t from, const void *msg, size_t len
 {
     sched_service *svc = arg;
     svc_cluster *c = svc_cl(svc);
-    if (from >= c->num_nodes)
+    if (!c || from >= c->num_nodes)
         return;
     c->heard_ns[from] = ray_now_ns();
     dispatch(svc, from, msg, len);
@@ -105,9 +105,16 @@ void sched_service_net_msg(void *arg, uint32_t from, const void *msg, size_t len
 
 void sched_service_net_fail(void *arg, uint32_t node, const char *why)
 {
-    cluster_fail(arg, node, "the connection to node %u (%s, pid %d) failed: %s", node,
-                 svc_cl((sched_service *)arg)->net->nodes[node].host,
-                 svc_cl((sched_service *)arg)->net->nodes[node].pid, why);
+    svc_cluster *c = svc_cl(arg);
+    if (!c)
+        return;
+    const net_node_info *p = &c->net->nodes[node];
+    if (c->stopping) { /* the job is ending: the others are leaving too */
+        ray_debug("sched", "the connection to node %u closed while stopping: %s", node, why);
+        return;
+    }
+    cluster_fail(arg, node, "the connection to node %u (%s, pid %d) failed: %s", node, p->host,
+                 p->pid, why);
 }
 
 void cluster_flush(sched_service *svc)

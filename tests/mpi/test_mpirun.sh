@@ -1,0 +1,104 @@
+#!/bin/sh
+# test_mpirun.sh - ray-mpi as MPI ranks under a real mpirun: the checks of
+# mn_checks (TAP, renumbered here) on 3 ranks over UCX's shared memory, over
+# UCX's TCP and over the mpi backend; the driver's exit code through
+# mpirun; 16 ranks starting and running a tree; a rank SIGKILLed ending the
+# whole job soon, with a message naming it; a driver that cannot run.
+# mpirun listens on every interface for its own traffic: each run is in a
+# network namespace of its own with only loopback (needs root; else the
+# test says it is skipped).  Everything of the job lives under this run's
+# private TMPDIR (tests/run-test.sh checks nothing is left).
+set -u
+bin=${RAY_MPI_BIN:?}
+checks=${MN_CHECKS:?}
+if [ "$(id -u)" -ne 0 ] || ! unshare -n true 2>/dev/null; then
+    echo "1..0 # SKIP needs root (a network namespace for mpirun)"
+    exit 0
+fi
+if ! command -v mpirun >/dev/null; then
+    echo "1..0 # SKIP no mpirun (Debian: openmpi-bin)"
+    exit 0
+fi
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_orte_tmpdir_base=${TMPDIR:-/tmp} OMPI_MCA_btl=self,vader,tcp
+export RAY_MPI_NUM_CPUS=1 RAY_MPI_OBJECT_STORE_MEMORY=256M RAY_MPI_PREFAULT=no
+n=0
+out=${TMPDIR:-/tmp}/mpirun.out
+
+point() { # STATUS DESCRIPTION
+    n=$((n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+
+# mpi NRANKS ARGS...: mpirun in a fresh network namespace; its status.
+mpi() {
+    ranks=$1
+    shift
+    timeout -k 5 ${MPI_TIMEOUT:-240} unshare -n sh -c 'ip link set lo up &&
+        exec mpirun -n "$0" --oversubscribe --bind-to none "$@"' "$ranks" "$bin" "$@"
+}
+
+show() { sed 's/^/#   /' "$out" | grep -v '^#   ok ' | head -40; }
+
+# run_checks LABEL VAR=VALUE...: the 3-rank checks with these settings.
+run_checks() {
+    label=$1
+    shift
+    (
+        export "$@" MN_NODES=3
+        mpi 3 "$checks"
+    ) >"$out" 2>&1
+    rc=$?
+    grep -q '^ok\|^not ok' "$out" || { point 1 "$label: the driver ran (status $rc)"; show; return; }
+    while IFS= read -r line; do
+        case $line in
+        "ok "*) point 0 "$label: ${line#* - }" ;;
+        "not ok "*) point 1 "$label: ${line#* - }" ;;
+        esac
+    done <"$out"
+    point $rc "$label: mpirun exits 0 (status $rc)"
+    [ "$rc" -eq 0 ] && ! grep -q '^not ok' "$out" || show
+}
+
+run_checks "ucx, shared memory" RAY_MPI_NET=ucx UCX_TLS=sm,self
+run_checks "ucx, tcp" RAY_MPI_NET=ucx UCX_TLS=tcp,self UCX_NET_DEVICES=lo
+run_checks "mpi backend" RAY_MPI_NET=mpi
+
+# The driver's exit code comes back through ray-mpi and mpirun.
+MN_NODES=3 mpi 3 "$checks" 3 >"$out" 2>&1
+rc=$?
+point $([ $rc -eq 3 ] && echo 0 || echo 1) "the driver's exit code 3 comes back through mpirun ($rc)"
+
+# 16 ranks: start-up to the first result, then a tree.
+t0=$(date +%s.%N)
+RAY_MPI_OBJECT_STORE_MEMORY=32M mpi 16 "$checks" startup >"$out" 2>&1
+rc=$?
+first=$(sed -n 's/^# first result //p' "$out")
+t=$(awk -v a="$t0" -v b="${first:-0}" 'BEGIN { printf "%.2f", b - a }')
+point $rc "16 ranks start, and a task on node 15 answers ($t s from mpirun to its result)"
+[ $rc -eq 0 ] || show
+RAY_MPI_OBJECT_STORE_MEMORY=32M mpi 16 "$checks" dag >"$out" 2>&1
+rc=$?
+grep -q '^ok 1 ' "$out"
+point $(( $? | rc )) "16 ranks: a tree whose edges cross all of them sums right"
+[ $rc -eq 0 ] || show
+
+# A rank SIGKILLed: the whole job ends within seconds, saying which.
+t0=$(date +%s)
+MPI_TIMEOUT=50 mpi 3 "$checks" killrank >"$out" 2>&1
+rc=$?
+dt=$(($(date +%s) - t0))
+grep -q "killing node 1's node service" "$out"
+point $(($? | ($rc == 0) | ($rc == 124) | ($dt >= 30))) \
+    "a SIGKILLed rank ends the job in $dt s (status $rc)"
+grep -qi 'rank 1\|node 1' "$out"
+point $? "  ... with a message naming it"
+grep -q 'still alive' "$out" && point 1 "  ... and the driver did not outlive it" || true
+
+# A driver that cannot run: every node stops, naming the node and the path.
+mpi 2 /nonexistent/driver >"$out" 2>&1
+rc=$?
+grep -q 'node 0 .*cannot run /nonexistent/driver' "$out"
+point $(( $? | ($rc == 0) )) "a driver that cannot run stops the job, naming the node and the path"
+[ $rc -ne 0 ] || show
+rm -f "$out"
