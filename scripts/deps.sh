@@ -1,10 +1,13 @@
 # deps.sh - sourced by the other scripts: installs the Debian 12 packages
 # ray-mpi needs to build and test, only those missing.
-# jq reads ray-mpi-dagbench's JSON in tests/dagbench.  The second line is for
-# the Slurm cluster tests (tests/slurm): real Slurm daemons, munge, Open MPI
-# with PMIx, and ip/nsenter/unshare for namespaces.
+# jq reads ray-mpi-dagbench's JSON in tests/dagbench.  The second line is
+# the multi-node runtime (Open MPI for the bootstrap and the mpi backend,
+# UCX for transfers between nodes; ucx_info from ucx-utils to see its
+# transports) and the Slurm cluster tests (tests/slurm): real Slurm
+# daemons, munge, PMIx, and ip/nsenter/unshare for network namespaces.
 RAY_DEB_PACKAGES="build-essential autoconf automake libtool pkg-config libhwloc-dev hwloc jq
- slurm-wlm slurm-client munge openmpi-bin libopenmpi-dev libpmix-dev iproute2 util-linux"
+ openmpi-bin libopenmpi-dev libucx-dev ucx-utils libpmix-dev slurm-wlm slurm-client munge
+ iproute2 util-linux"
 
 ray_install_deps() {
     missing=""
