@@ -178,6 +178,10 @@ typedef struct ray_stats {
     uint64_t tasks_live;            /* tasks submitted and not yet finished */
     uint32_t workers;               /* worker processes alive on this node */
     uint32_t actors;                /* actors alive on this node */
+    /* Under ray-mpi with several nodes: what this node's service exchanged
+     * with the others (messages carry batches of records). */
+    uint64_t net_msgs_in, net_msgs_out;
+    uint64_t net_bytes_in; /* in messages and in one-sided reads of their stores */
 } ray_stats;
 RAY_API int ray_get_stats(ray_stats *out);
 /* Writes a printable form of ref ("obj:0:12:3") into buf; returns buf. */

@@ -385,5 +385,8 @@ RAY_API int ray_get_stats(ray_stats *out)
     out->tasks_live = atomic_load(&r->tasks_live);
     out->workers = atomic_load(&r->workers_alive);
     out->actors = atomic_load(&r->actors_alive);
+    out->net_msgs_in = atomic_load(&r->net_msgs_in);
+    out->net_msgs_out = atomic_load(&r->net_msgs_out);
+    out->net_bytes_in = atomic_load(&r->net_bytes_in);
     return 0;
 }

@@ -27,7 +27,7 @@
  * status 1 when a check failed or a workload could not run.
  */
 #define _GNU_SOURCE
-#include <ray_mpi.h>
+#include "report.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -46,10 +46,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TIMEOUT_S   300.0
-#define MAX_REPS    101
-#define MAX_METRICS 3
-
 #define W1_TASKS    100000
 #define W2_TRIPS    10000
 #define W3_LEAVES   65536
@@ -60,41 +56,11 @@
 #define W5A_CALLS   100000
 #define W5B_CALLS   10000
 #define FLOOR_CALLS 50000000L
-#define GOLDEN      0x9E3779B97F4A7C15ull
 
 /* Barrier: the compiler must assume p's memory is read and written here. */
 #define ESCAPE(p) __asm__ volatile("" : : "r"(p) : "memory")
 
 /* ------------------------------------------------------------ remote side */
-
-static int noop(ray_ctx *ctx, const ray_buf *args, int nargs)
-{
-    (void)args;
-    (void)nargs;
-    int64_t one = 1;
-    return ray_return(ctx, 0, &one, sizeof(one));
-}
-RAY_REMOTE(noop)
-
-static int leaf(ray_ctx *ctx, const ray_buf *args, int nargs)
-{
-    if (nargs != 1 || args[0].size != sizeof(int64_t))
-        return ray_fail(ctx, "leaf needs one 8-byte integer");
-    return ray_return(ctx, 0, args[0].data, sizeof(int64_t));
-}
-RAY_REMOTE(leaf)
-
-static int add(ray_ctx *ctx, const ray_buf *args, int nargs)
-{
-    int64_t a, b;
-    if (nargs != 2 || args[0].size != 8 || args[1].size != 8)
-        return ray_fail(ctx, "add needs two 8-byte integers");
-    memcpy(&a, args[0].data, 8);
-    memcpy(&b, args[1].data, 8);
-    int64_t s = a + b;
-    return ray_return(ctx, 0, &s, sizeof(s));
-}
-RAY_REMOTE(add)
 
 static void spin_us(double us)
 {
@@ -164,71 +130,9 @@ RAY_METHOD(BenchCounter, incr)
 
 /* ---------------------------------------------------------------- helpers */
 
-static int g_reps = 5;
-static int g_status;       /* exit status: 1 after a FAIL or an na */
-static char g_reason[512]; /* why the current workload cannot run */
-static ray_ref *g_refs;    /* room for the largest batch of refs */
+static ray_ref *g_refs; /* room for the largest batch of refs */
 static ray_buf *g_bufs;
 static double *g_samples; /* round-trip times of one repetition */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Sets g_reason and returns -1: the workload cannot run. */
-static int fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g_reason, sizeof(g_reason), fmt, ap);
-    va_end(ap);
-    for (char *p = g_reason; *p; p++)
-        if (*p == '"' || *p == '\n')
-            *p = '\'';
-    return -1;
-}
-
-static int fail_ray(const char *what, int rc)
-{
-    return fail("%s: %s: %s", what, ray_errname(rc), ray_last_error());
-}
-
-static int64_t as_i64(const ray_buf *b)
-{
-    int64_t v = INT64_MIN;
-    if (b->size == sizeof(v))
-        memcpy(&v, b->data, sizeof(v));
-    return v;
-}
-
-static void release_all(const ray_ref *refs, int n)
-{
-    for (int i = 0; i < n; i++)
-        ray_release(refs[i]);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sorts v; the median (mean of the middle two when n is even). */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* Nearest-rank percentile of sorted v. */
-static double percentile(const double *v, int n, double p)
-{
-    int k = (int)ceil(p / 100.0 * n) - 1;
-    return v[k < 0 ? 0 : k >= n ? n - 1 : k];
-}
 
 /* Median and p99 of g_samples[0..n), with a comment line on the spread. */
 static void rtt_summary(const char *wl, int rep, int n, double *med, double *p99)
@@ -241,138 +145,6 @@ static void rtt_summary(const char *wl, int rep, int n, double *med, double *p99
     printf("# %s rep=%d rtt_us min=%.2f mean=%.2f p90=%.2f p99.9=%.2f max=%.2f\n", wl, rep,
            g_samples[0], sum / n, percentile(g_samples, n, 90), percentile(g_samples, n, 99.9),
            g_samples[n - 1]);
-}
-
-/* Word i of the W4 data, and the sum of the first n words (mod 2^64). */
-static uint64_t w4_word(uint64_t i)
-{
-    return i * GOLDEN;
-}
-
-static uint64_t w4_sum(uint64_t n)
-{
-    uint64_t pairs = n % 2 ? n * ((n - 1) / 2) : (n / 2) * (n - 1);
-    return GOLDEN * pairs;
-}
-
-/* Pre-faulted memory of size bytes (mmap), or NULL. */
-static uint64_t *map_bytes(size_t size)
-{
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    memset(p, 0, size);
-    return p;
-}
-
-/* ------------------------------------------------------------- reporting */
-
-typedef struct rep_load {
-    double one;
-    char text[64]; /* "<1min>/<5min>/<15min>" */
-} rep_load;
-
-static void read_load(rep_load *l)
-{
-    char a[16] = "nan", b[16] = "nan", c[16] = "nan";
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%15s %15s %15s", a, b, c) != 3)
-            strcpy(a, "nan");
-        fclose(f);
-    }
-    l->one = strtod(a, NULL);
-    snprintf(l->text, sizeof(l->text), "%s/%s/%s", a, b, c);
-}
-
-/* One repetition: fills values[] and *ok; returns 0, or -1 with g_reason.
- * rep 0 is the warm-up. */
-typedef int (*rep_fn)(int rep, double *values, int *ok);
-
-typedef struct series {
-    const char *peer, *wl;
-    int nm;
-    const char *metric[MAX_METRICS], *unit[MAX_METRICS];
-    rep_fn run;
-} series;
-
-typedef struct results {
-    int n;
-    double v[MAX_METRICS][MAX_REPS];
-    int ok[MAX_REPS];
-    rep_load load[MAX_REPS];
-} results;
-
-static void fmt_value(char *buf, size_t size, double v)
-{
-    if (isnan(v))
-        snprintf(buf, size, "nan");
-    else if (fabs(v) >= 1e4)
-        snprintf(buf, size, "%.0f", v);
-    else
-        snprintf(buf, size, "%.4g", v);
-}
-
-static void print_na(const series *s)
-{
-    printf("peer=%s workload=%s metric=na value=nan unit=na reason=\"%s\"\n", s->peer, s->wl,
-           g_reason);
-    g_status = 1;
-}
-
-static void print_metric(const series *s, const results *r, int m)
-{
-    char val[32], lo[32], hi[32];
-    double sorted[MAX_REPS], l1lo = INFINITY, l1hi = -INFINITY;
-    int all_ok = 1;
-    for (int i = 0; i < r->n; i++) {
-        fmt_value(val, sizeof(val), r->v[m][i]);
-        printf("# peer=%s workload=%s metric=%s rep=%d value=%s unit=%s load=%s check=%s\n",
-               s->peer, s->wl, s->metric[m], i + 1, val, s->unit[m], r->load[i].text,
-               r->ok[i] ? "ok" : "FAIL");
-        sorted[i] = r->v[m][i];
-        l1lo = fmin(l1lo, r->load[i].one);
-        l1hi = fmax(l1hi, r->load[i].one);
-        all_ok &= r->ok[i];
-    }
-    fmt_value(val, sizeof(val), median(sorted, r->n));
-    fmt_value(lo, sizeof(lo), sorted[0]);
-    fmt_value(hi, sizeof(hi), sorted[r->n - 1]);
-    printf("peer=%s workload=%s metric=%s value=%s unit=%s min=%s max=%s n=%d load1=%.2f..%.2f "
-           "check=%s\n",
-           s->peer, s->wl, s->metric[m], val, s->unit[m], lo, hi, r->n, l1lo, l1hi,
-           all_ok ? "ok" : "FAIL");
-    if (!all_ok)
-        g_status = 1;
-}
-
-/* A warm-up, then g_reps timed repetitions; prints the lines. */
-static void run_series(const series *s)
-{
-    static results r;
-    double v[MAX_METRICS];
-    int ok = 0;
-    r.n = 0;
-    fflush(stdout);
-    if (s->run(0, v, &ok)) {
-        print_na(s);
-        return;
-    }
-    for (int i = 0; i < g_reps; i++) {
-        if (s->run(i + 1, v, &ok)) {
-            print_na(s);
-            return;
-        }
-        for (int m = 0; m < s->nm; m++)
-            r.v[m][i] = v[m];
-        r.ok[i] = ok;
-        read_load(&r.load[i]);
-        r.n++;
-        fflush(stdout);
-    }
-    for (int m = 0; m < s->nm; m++)
-        print_metric(s, &r, m);
-    fflush(stdout);
 }
 
 /* A comment line with the runtime's counters, to show leaks and workers. */
@@ -589,43 +361,10 @@ static int rtt_floor_rep(int rep, double *v, int *ok)
 
 /* ------------------------------------------------------------------- W3 */
 
-static int w3_submit_leaves(ray_ref *level, const char *fn, const ray_task_opts *o)
-{
-    for (int64_t i = 0; i < W3_LEAVES; i++) {
-        ray_arg a = ray_arg_val(&i, sizeof(i));
-        int rc = ray_submit(fn, &a, 1, o, &level[i]);
-        if (rc) {
-            release_all(level, (int)i);
-            return fail_ray("ray_submit leaf", rc);
-        }
-    }
-    return 0;
-}
-
-/* Folds level[0..width) pairwise into level[0..width/2), until one ref. */
-static int w3_submit_adds(ray_ref *level, const char *fn, const ray_task_opts *o)
-{
-    for (int width = W3_LEAVES; width > 1; width /= 2)
-        for (int i = 0; i < width / 2; i++) {
-            ray_arg a[2] = {ray_arg_ref(level[2 * i]), ray_arg_ref(level[2 * i + 1])};
-            ray_ref r;
-            int rc = ray_submit(fn, a, 2, o, &r);
-            if (rc) {
-                release_all(level, i); /* the folded ones */
-                release_all(level + 2 * i, width - 2 * i);
-                return fail_ray("ray_submit add", rc);
-            }
-            ray_release(level[2 * i]);
-            ray_release(level[2 * i + 1]);
-            level[i] = r;
-        }
-    return 0;
-}
-
 static int w3_rep(int rep, double *v, int *ok)
 {
     double t0 = now();
-    if (w3_submit_leaves(g_refs, "leaf", NULL) || w3_submit_adds(g_refs, "add", NULL))
+    if (tree_submit(g_refs, W3_LEAVES, "leaf", "add", NULL, 0))
         return -1;
     double t1 = now();
     ray_buf out;
@@ -721,7 +460,7 @@ static double w9_tree(int *ok)
     ray_task_opts_init(&o);
     o.max_retries = -1;
     double t0 = now();
-    if (w3_submit_leaves(g_refs, "spin_leaf", &o) || w3_submit_adds(g_refs, "spin_add", &o))
+    if (tree_submit(g_refs, W3_LEAVES, "spin_leaf", "spin_add", &o, 0))
         return -1;
     ray_buf out;
     int rc = ray_get(g_refs[0], &out, TIMEOUT_S);
@@ -1033,12 +772,6 @@ static void print_header(int sel)
     print_stats("at start");
 }
 
-/* clang-format off */
-#define SERIES1(peer, wl, m, u, fn) {peer, wl, 1, {m}, {u}, fn}
-#define SERIES2(peer, wl, m1, m2, u1, u2, fn) {peer, wl, 2, {m1, m2}, {u1, u2}, fn}
-#define SERIES3(peer, wl, m1, m2, m3, u1, u2, u3, fn) {peer, wl, 3, {m1, m2, m3}, {u1, u2, u3}, fn}
-/* clang-format on */
-
 static const series S_W1 = SERIES1("ray-mpi", "W1", "tasks_per_s", "tasks/s", w1_rep);
 static const series F_W1 = SERIES1("floor", "W1", "calls_per_s", "calls/s", call_floor_rep);
 static const series S_W2 =
@@ -1127,10 +860,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: ray_init: %s\n", ray_last_error());
         return 1;
     }
-    const char *reps = getenv("BENCH_REPS");
-    g_reps = reps && *reps ? atoi(reps) : 5;
+    int bad_reps = read_reps();
     int sel = select_workloads(argc, argv);
-    if (g_reps < 1 || g_reps > MAX_REPS - 1 || sel < 0 || alloc_buffers()) {
+    if (bad_reps || sel < 0 || alloc_buffers()) {
         fprintf(stderr, "usage: [BENCH_REPS=1..%d] bench [W1 W2 W3 W4 W4a W4b W5 W5a W5b W9]\n",
                 MAX_REPS - 1);
         ray_shutdown();
