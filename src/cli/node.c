@@ -480,6 +480,10 @@ static void run(node *n)
             ray_cpu_relax();
         if (msgs)
             continue;
+        if (n->joined && sched_service_net_hot(n->svc)) {
+            sched_yield(); /* an object is moving: both ends must keep progressing */
+            continue;
+        }
         atomic_store(&sh->r->svc_sleeping, 1);
         atomic_thread_fence(memory_order_seq_cst);
         if (poll_all(n) || (n->joined && sched_service_net_arm(n->svc))) {

@@ -19,6 +19,7 @@
 
 #define LOAD_EVERY_NS 5000000ULL   /* a load report at most this often */
 #define HEARTBEAT_NS  200000000ULL /* and at least this often */
+#define NET_HOT_NS    50000000ULL  /* a transfer silent this long is not spun for */
 
 /* ---- records out */
 
@@ -364,6 +365,12 @@ int sched_service_cluster_state(sched_service *svc, const char **why)
     return c->failed ? -1 : c->stopping;
 }
 
+int sched_service_net_hot(sched_service *svc)
+{
+    svc_cluster *c = svc_cl(svc);
+    return c && (c->pulling || c->serving) && ray_now_ns() - c->net_work_ns < NET_HOT_NS;
+}
+
 int sched_service_net_fd(sched_service *svc)
 {
     svc_cluster *c = svc_cl(svc);
@@ -383,6 +390,8 @@ int sched_service_net_poll(sched_service *svc)
         return 0;
     int work = net_progress(c->net);
     uint64_t now = ray_now_ns();
+    if (work)
+        c->net_work_ns = now;
     report_load(svc, now);
     if (c->node == 0)
         send_view(svc, now);

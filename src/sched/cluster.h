@@ -94,6 +94,12 @@ typedef struct svc_cluster {
     int failed;   /* a node is gone: fail_msg says which */
     char fail_msg[400];
     uint32_t next_req;
+    /* Transfers under way: our pulls, and objects of ours a peer is
+     * reading (pinned until its W_UNPIN or W_FREE).  While there are any
+     * the loop spins instead of sleeping: UCX's gets over shared memory
+     * and TCP need both sides to progress. */
+    uint32_t pulling, serving;
+    uint64_t net_work_ns; /* when the network last did something */
 } svc_cluster;
 
 static inline svc_cluster *svc_cl(sched_service *svc)

@@ -158,6 +158,8 @@ static void answer(sched_service *svc, uint32_t node, const wire_pull *rq)
     }
     if (!at || !w)
         store_obj_unref(st, rq->slot);
+    else
+        svc_cl(svc)->serving++;
 }
 
 static void answer_lost(sched_service *svc, uint32_t node, const wire_pull *rq)
@@ -298,6 +300,7 @@ static void job_finish(sched_service *svc, uint32_t idx)
     svc_cluster *c = svc_cl(svc);
     store *st = &svc->sh.st;
     pull_job j = *job_at(svc, idx);
+    c->pulling -= c->pulling > 0;
     job_at(svc, idx)->used = 0;
     job_at(svc, idx)->next_free = c->pull_free;
     c->pull_free = idx + 1;
@@ -416,6 +419,7 @@ int pull_start(sched_service *svc, uint32_t from, uint64_t roff, uint64_t size, 
                     task,
                     task_gen,
                     0};
+    c->pulling++;
     chunk_svc = svc;
     issue(svc, idx);
     return 0;

@@ -330,6 +330,8 @@ static void send_result(sched_service *svc, uint32_t idx)
         pos += put_output(svc, e->outs[i], p + pos, &keep);
         if (!keep)
             store_obj_unref(&svc->sh.st, e->outs[i].slot);
+        else
+            svc_cl(svc)->serving++;
     }
     exec_free(svc, idx);
 }
@@ -519,9 +521,11 @@ void remote_on_result(sched_service *svc, uint32_t from, const uint8_t *p, uint3
 void remote_on_free(sched_service *svc, uint32_t from, const uint8_t *p, uint32_t len)
 {
     store *st = &svc->sh.st;
+    svc_cluster *c = svc_cl(svc);
     for (uint32_t i = 0; i + sizeof(sched_out) <= len; i += sizeof(sched_out)) {
         sched_out o;
         memcpy(&o, p + i, sizeof(o));
+        c->serving -= c->serving > 0;
         if (o.slot && o.slot < st->max_objects && st->objs[o.slot].gen == o.gen &&
             STORE_STATE(atomic_load(&st->objs[o.slot].state)) != STORE_FREE)
             store_obj_unref(st, o.slot);

@@ -505,6 +505,9 @@ int sched_service_net_poll(sched_service *svc);
 /* The network's descriptor to sleep on (-1: poll it), and before sleeping
  * whether anything is pending (1: do not sleep). */
 int sched_service_net_fd(sched_service *svc);
+/* 1 while objects move between this node and another (and the network
+ * moved something in the last 50 ms): the loop should not sleep. */
+int sched_service_net_hot(sched_service *svc);
 int sched_service_net_arm(sched_service *svc);
 /* Rank 0: the job ends (every node is told). */
 void sched_service_cluster_stop(sched_service *svc);
