@@ -19,7 +19,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -250,7 +252,13 @@ static void reap(node *n)
         if (pid == n->driver_pid) {
             n->driver_status = st;
             n->driver_exited = 1;
-            begin_stop(n, "driver exited");
+            if (WIFSIGNALED(st)) { /* the shell would say it; under a launcher no one does */
+                fprintf(stderr, "ray-mpi: the driver (pid %d) was killed by signal %d (%s)%s\n",
+                        (int)pid, WTERMSIG(st), strsignal(WTERMSIG(st)),
+                        WCOREDUMP(st) ? ", core dumped" : "");
+                fflush(stderr);
+            }
+            begin_stop(n, WIFSIGNALED(st) ? "driver killed by a signal" : "driver exited");
             continue;
         }
         sched_service_child_exit(n->svc, pid, st);

@@ -19,6 +19,7 @@
 
 #define LOAD_EVERY_NS 5000000ULL   /* a load report at most this often */
 #define HEARTBEAT_NS  200000000ULL /* and at least this often */
+#define SPILL_HOLD_NS 1000000ULL   /* a backlog of tasks whose data is here: wait */
 #define NET_HOT_NS    50000000ULL  /* a transfer silent this long is not spun for */
 
 /* ---- records out */
@@ -254,6 +255,30 @@ static int idle_peer(svc_cluster *c, int32_t *free_milli)
 
 /* Ready tasks beyond what this node will start soon go, in batches, to
  * the nodes the view says are idle. */
+/* Bytes of task k's arguments that are in this node's store now: a task
+ * whose arguments are here mostly runs here (data locality). */
+static uint64_t local_arg_bytes(sched_service *svc, const sched_task *k)
+{
+    sched *sh = &svc->sh;
+    const sched_out *outs;
+    sched_args a;
+    uint64_t bytes = 0;
+    if (!k->nargs || sched_args_decode(sh, k, &outs, &a))
+        return 0;
+    for (uint32_t i = 0; i < k->nargs; i++) {
+        wire_ref r;
+        ray_id id = a.v[i].ref;
+        if (a.v[i].kind != SCHED_ARG_REF || !id.slot || id.slot >= sh->st.max_objects ||
+            pull_remote_of(svc, id.slot, &r))
+            continue;
+        store_obj *o = &sh->st.objs[id.slot];
+        if (o->gen == id.gen && STORE_STATE(atomic_load(&o->state)) == STORE_SEALED)
+            bytes += o->size;
+    }
+    sched_args_free(&a);
+    return bytes;
+}
+
 static void spill(sched_service *svc)
 {
     svc_cluster *c = svc_cl(svc);
@@ -261,17 +286,24 @@ static void spill(sched_service *svc)
     uint32_t backlog = atomic_load(&sh->r->ready.len);
     if (backlog <= c->spill_at || c->stopping)
         return;
+    uint64_t now = ray_now_ns();
+    if (now < c->spill_hold_ns)
+        return;
     int32_t free_milli;
     int peer = idle_peer(c, &free_milli);
     if (peer < 0)
         return;
     uint32_t want = RAY_MIN(backlog - c->spill_at, (uint32_t)(free_milli / 1000) * 4);
     want = RAY_MIN(RAY_MAX(want, 1u), (uint32_t)SCHED_BATCH_MAX);
-    sched_out batch[SCHED_BATCH_MAX];
-    uint32_t count, n = sched_queue_pop(sh, &sh->r->ready, batch, &count, want), sent = 0;
+    sched_out batch[SCHED_BATCH_MAX], keep[SCHED_BATCH_MAX];
+    uint32_t count, n = sched_queue_pop(sh, &sh->r->ready, batch, &count, want), sent = 0, kept = 0;
     for (uint32_t i = 0; i < n; i++) {
         sched_task *k = &sh->tasks[batch[i].slot];
         uint32_t s = TASK_TAGGED(TASK_QUEUED, batch[i].gen);
+        if (k->gen == batch[i].gen && local_arg_bytes(svc, k) > c->inline_max) {
+            keep[kept++] = batch[i]; /* its data is here: it waits for a CPU here */
+            continue;
+        }
         if (k->gen != batch[i].gen || !atomic_compare_exchange_strong(
                                           &k->state, &s, TASK_TAGGED(TASK_WAITING, batch[i].gen))) {
             sched_task_unlinked(sh, batch[i].slot); /* run in place or cancelled meanwhile */
@@ -280,6 +312,10 @@ static void spill(sched_service *svc)
         remote_forward(svc, batch[i].slot, (uint32_t)peer);
         sent++;
     }
+    if (kept) /* back where they were, in order; not looked at again for a while */
+        sched_queue_push_front(sh, &sh->r->ready, keep, kept);
+    if (kept && !sent)
+        c->spill_hold_ns = now + SPILL_HOLD_NS;
     c->view[peer].ready += sent; /* until the next view: others get the next batches */
     c->spill_next = (uint32_t)peer + 1;
 }

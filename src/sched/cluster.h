@@ -100,6 +100,7 @@ typedef struct svc_cluster {
      * and TCP need both sides to progress. */
     uint32_t pulling, serving;
     uint64_t net_work_ns; /* when the network last did something */
+    uint64_t spill_hold_ns; /* no spilling before (the backlog's data is here) */
 } svc_cluster;
 
 static inline svc_cluster *svc_cl(sched_service *svc)

@@ -3,7 +3,8 @@
  * mn_checks`), printing TAP lines: what users of several nodes rely on.
  * A task pinned to each node runs there; 64 MiB objects made on one node
  * are read on others, word by word; a tree whose edges cross nodes sums
- * right; busy tasks spread over every node; an actor on the last node is
+ * right; busy tasks spread over every node, unless their data is on one;
+ * an actor on the last node is
  * called in order from the driver and from tasks on other nodes, and found
  * by name from another node; nested tasks submit across nodes; an error
  * travels across nodes with its message; an object its owner released is
@@ -268,6 +269,29 @@ static void check_spread(int nodes)
        n, per[0], per[1], per[nodes - 1]);
 }
 
+/* The same busy tasks, each reading a 1 MiB object of the driver's: they
+ * stay where their data is, however long the backlog. */
+static void check_locality(int nodes)
+{
+    int n = 6 * nodes, per[64] = {0}, bad = 0;
+    ray_ref r[6 * 64], data;
+    static char mib[1 << 20];
+    bad |= ray_put(mib, sizeof(mib), &data);
+    ray_arg a = ray_arg_ref(data);
+    for (int i = 0; i < n && !bad; i++)
+        bad |= ray_submit("busy", &a, 1, NULL, &r[i]);
+    for (int i = 0; i < n && !bad; i++) {
+        int64_t k = get_i64(r[i]);
+        if (k >= 0 && k < 64)
+            per[k]++;
+        else
+            bad = 1;
+    }
+    ray_release(data);
+    ok(!bad && per[0] == n, "%d unpinned busy tasks reading 1 MiB of node 0 all ran there (%d did)",
+       n, per[0]);
+}
+
 static void check_actor(int nodes)
 {
     ray_actor_opts ao;
@@ -399,6 +423,18 @@ int main(int argc, char **argv)
         ray_shutdown();
         return tap_done();
     }
+    if (argc > 1 && !strcmp(argv[1], "crash")) { /* the driver dies by a signal mid-job */
+        ray_task_opts o;
+        ray_task_opts_init(&o);
+        o.node = nodes - 1;
+        ray_ref r;
+        if (ray_submit("where", NULL, 0, &o, &r) == 0)
+            get_i64(r);
+        printf("# crashing\n");
+        fflush(stdout);
+        signal(SIGSEGV, SIG_DFL);
+        raise(SIGSEGV);
+    }
     if (argc > 1 && !strcmp(argv[1], "killrank")) {
         ray_task_opts o;
         ray_task_opts_init(&o);
@@ -422,6 +458,7 @@ int main(int argc, char **argv)
     check_big_objects(nodes);
     check_tree(nodes);
     check_spread(nodes);
+    check_locality(nodes);
     check_actor(nodes);
     check_nested();
     check_error(nodes);

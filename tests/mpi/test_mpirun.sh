@@ -95,6 +95,13 @@ grep -qi 'rank 1\|node 1' "$out"
 point $? "  ... with a message naming it"
 grep -q 'still alive' "$out" && point 1 "  ... and the driver did not outlive it" || true
 
+# A driver that crashes: the job ends with its signal reported.
+MPI_TIMEOUT=60 mpi 3 "$checks" crash >"$out" 2>&1
+rc=$?
+grep -q 'driver (pid [0-9]*) was killed by signal 11' "$out"
+point $(( $? | ($rc == 0) | ($rc == 124) )) "a driver killed by SIGSEGV ends the job, its signal reported (status $rc)"
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || show
+
 # A driver that cannot run: every node stops, naming the node and the path.
 mpi 2 /nonexistent/driver >"$out" 2>&1
 rc=$?
