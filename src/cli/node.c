@@ -148,7 +148,7 @@ static void begin_stop(node *n, const char *why)
     ray_debug("node", "stopping: %s", why);
     n->stopping = 1;
     n->stop_ns = ray_now_ns();
-    if (n->joined && n->a->node == 0) /* the job ends: every node is told */
+    if (n->joined) /* the job ends: every node is told, through rank 0 */
         sched_service_cluster_stop(n->svc);
     sched_service_shutdown(n->svc, 0);
 }
@@ -452,8 +452,11 @@ static int poll_all(node *n)
     int st = sched_service_cluster_state(n->svc, &why);
     if (st < 0)
         fatal(n, why);
-    if (st > 0 && !n->stopping)
-        begin_stop(n, "rank 0 ended the job");
+    if (st > 0 && !n->stopping) {
+        if (n->driver_pid > 0 && !n->driver_exited) /* another node stops: the driver first */
+            kill(n->driver_pid, SIGTERM);
+        begin_stop(n, "the job ends");
+    }
     return work;
 }
 

@@ -372,10 +372,19 @@ sched_out *cluster_kill_record(sched_service *svc, uint32_t node)
 
 /* ---- the end */
 
+/* From rank 0: the job ends.  At rank 0, from another node: that node is
+ * stopping (a signal, scancel of its step), so the job ends. */
 void cluster_on_stop(sched_service *svc, uint32_t from, const uint8_t *p, uint32_t len)
 {
-    if (from == 0)
-        svc_cl(svc)->stopping = 1;
+    svc_cluster *c = svc_cl(svc);
+    (void)p, (void)len;
+    if (from == 0) {
+        c->stopping = 1;
+    } else if (c->node == 0 && !c->stopping && !c->stop_asked) {
+        ray_info("sched", "node %u (%s) is stopping: ending the job", from,
+                 c->net->nodes[from].host);
+        c->stop_asked = 1;
+    }
 }
 
 void sched_service_cluster_stop(sched_service *svc)
@@ -384,7 +393,9 @@ void sched_service_cluster_stop(sched_service *svc)
     if (!c || c->stopping)
         return;
     c->stopping = 1;
-    for (uint32_t i = 1; c->node == 0 && i < c->num_nodes; i++) {
+    for (uint32_t i = 0; i < c->num_nodes; i++) { /* rank 0 tells all; the others, rank 0 */
+        if (i == c->node || (c->node != 0 && i != 0))
+            continue;
         wire_stop *w = cluster_out(svc, i, W_STOP, sizeof(*w));
         if (w)
             *w = (wire_stop){0, 0};
@@ -398,7 +409,7 @@ int sched_service_cluster_state(sched_service *svc, const char **why)
     if (!c)
         return 0;
     *why = c->fail_msg;
-    return c->failed ? -1 : c->stopping;
+    return c->failed ? -1 : c->stopping || c->stop_asked;
 }
 
 int sched_service_net_hot(sched_service *svc)

@@ -90,7 +90,8 @@ typedef struct svc_cluster {
     uint64_t inline_max, chunk;
     uint32_t depth, spill_at, spill_next;
     double node_timeout_s;
-    int stopping; /* W_STOP seen (or sent, at rank 0) */
+    int stopping;   /* W_STOP seen (or sent) */
+    int stop_asked; /* rank 0: another node is stopping, so must the job */
     int failed;   /* a node is gone: fail_msg says which */
     char fail_msg[400];
     uint32_t next_req;

@@ -509,9 +509,11 @@ int sched_service_net_fd(sched_service *svc);
  * moved something in the last 50 ms): the loop should not sleep. */
 int sched_service_net_hot(sched_service *svc);
 int sched_service_net_arm(sched_service *svc);
-/* Rank 0: the job ends (every node is told). */
+/* The node stops: at rank 0 the job ends (every node is told); elsewhere
+ * rank 0 is told, and ends the job. */
 void sched_service_cluster_stop(sched_service *svc);
-/* 0 running, 1 stopping (told by rank 0), -1 failed (*why says why). */
+/* 0 running, 1 stopping (told by rank 0; at rank 0, another node stops),
+ * -1 failed (*why says why). */
 int sched_service_cluster_state(sched_service *svc, const char **why);
 /* This node's resources, for the bootstrap. */
 void sched_service_resources(sched_service *svc, double *cpus, double *gpus, const char **res);

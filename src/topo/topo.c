@@ -459,6 +459,16 @@ int topo_resolve(const ray_config *cfg, const topo_node *t, double *cpus, double
     *store_bytes =
         cfg->object_store_memory_auto ? t->memory_bytes / 10 * 3 : cfg->object_store_memory;
     *store_bytes &= ~(uint64_t)4095;
+    uint64_t room = t->memory_bytes / 10 * 9; /* the rest: workers, the driver, the system */
+    if (!cfg->object_store_memory_auto && t->memory_bytes && *store_bytes > room)
+        return ray_err(RAY_EINVAL,
+                       "an object store of %llu MiB (RAY_MPI_OBJECT_STORE_MEMORY) does not fit "
+                       "this node's memory of %llu MiB (from %s): at most %llu MiB can be the "
+                       "store; lower RAY_MPI_OBJECT_STORE_MEMORY or ask for more memory "
+                       "(Slurm: --mem)",
+                       (unsigned long long)(*store_bytes >> 20),
+                       (unsigned long long)(t->memory_bytes >> 20), t->memory_from,
+                       (unsigned long long)(room >> 20));
     if (*store_bytes < (1u << 20))
         return ray_err(RAY_EINVAL, "object store of %llu bytes is too small (at least 1M)",
                        (unsigned long long)*store_bytes);

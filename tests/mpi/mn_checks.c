@@ -399,6 +399,86 @@ static void check_baseline(const ray_stats *base)
        (unsigned long long)s.store_used_bytes);
 }
 
+static volatile sig_atomic_t got_term;
+static void on_term(int sig)
+{
+    (void)sig;
+    got_term = 1;
+}
+
+/* sigterm: node 1's service gets SIGTERM; the driver is told (SIGTERM) and
+ * exits 7 on it. */
+static int mode_sigterm(void)
+{
+    signal(SIGTERM, on_term);
+    ray_task_opts o;
+    ray_task_opts_init(&o);
+    o.node = 1;
+    ray_ref r;
+    if (ray_submit("parent_pid", NULL, 0, &o, &r) == 0) {
+        pid_t svc = (pid_t)get_i64(r);
+        printf("# SIGTERM to node 1's node service, pid %d\n", (int)svc);
+        fflush(stdout);
+        kill_pid(svc, SIGTERM);
+    }
+    for (int i = 0; i < 600 && !got_term; i++)
+        sleep_s(0.1);
+    printf(got_term ? "# the driver was told: SIGTERM\n" : "# the driver was never told\n");
+    fflush(stdout);
+    return got_term ? 7 : 1;
+}
+
+/* slowdag: a DAG that takes minutes (tasks of 0.2 s on every node); "#
+ * ready" once every node runs some; ends only if no one stops it. */
+static int mode_slowdag(int nodes)
+{
+    ray_ref r[64];
+    int n = 4 * nodes < 64 ? 4 * nodes : 64;
+    for (int round = 0; round < 1000; round++) {
+        for (int i = 0; i < n; i++) {
+            ray_task_opts o;
+            ray_task_opts_init(&o);
+            o.node = i % nodes;
+            if (ray_submit("busy", NULL, 0, &o, &r[i]))
+                return 1;
+        }
+        for (int i = 0; i < n; i++)
+            if (get_i64(r[i]) < 0)
+                return 1;
+        if (!round) {
+            printf("# ready\n");
+            fflush(stdout);
+        }
+    }
+    return 0;
+}
+
+/* cpus N: every node offers N CPUs: a task of N CPUs pinned to each runs,
+ * one of N + 1 is RAY_EINFEASIBLE. */
+static int mode_cpus(int nodes, double cpus)
+{
+    for (int k = 0; k < nodes; k++) {
+        ray_task_opts o;
+        ray_task_opts_init(&o);
+        o.node = k;
+        o.num_cpus = cpus;
+        ray_ref r;
+        ok(ray_submit("where", NULL, 0, &o, &r) == 0 && get_i64(r) == k,
+           "node %d runs a task of %g CPUs", k, cpus);
+        o.num_cpus = cpus + 1;
+        ray_buf b;
+        int rc = ray_submit("where", NULL, 0, &o, &r);
+        if (!rc) {
+            rc = ray_get(r, &b, E2E_TIMEOUT);
+            ray_release(r);
+        }
+        ok(rc == RAY_EINFEASIBLE, "node %d refuses a task of %g CPUs (%s)", k, cpus + 1,
+           ray_errname(rc));
+    }
+    ray_shutdown();
+    return tap_done();
+}
+
 int main(int argc, char **argv)
 {
     if (ray_init(&argc, &argv)) {
@@ -435,6 +515,12 @@ int main(int argc, char **argv)
         signal(SIGSEGV, SIG_DFL);
         raise(SIGSEGV);
     }
+    if (argc > 1 && !strcmp(argv[1], "sigterm"))
+        return mode_sigterm();
+    if (argc > 1 && !strcmp(argv[1], "slowdag"))
+        return mode_slowdag(nodes);
+    if (argc > 2 && !strcmp(argv[1], "cpus"))
+        return mode_cpus(nodes, atof(argv[2]));
     if (argc > 1 && !strcmp(argv[1], "killrank")) {
         ray_task_opts o;
         ray_task_opts_init(&o);

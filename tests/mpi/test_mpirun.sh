@@ -95,6 +95,16 @@ grep -qi 'rank 1\|node 1' "$out"
 point $? "  ... with a message naming it"
 grep -q 'still alive' "$out" && point 1 "  ... and the driver did not outlive it" || true
 
+# SIGTERM to one rank (as a scheduler would send): the whole job ends, the
+# driver told first (it exits 7 on SIGTERM).
+t0=$(date +%s)
+MPI_TIMEOUT=60 mpi 3 "$checks" sigterm >"$out" 2>&1
+rc=$?
+dt=$(($(date +%s) - t0))
+grep -q 'the driver was told: SIGTERM' "$out"
+point $(( $? | ($rc != 7) | ($dt >= 30) )) "SIGTERM to node 1 ends the job in $dt s, the driver told first (status $rc)"
+[ $rc -eq 7 ] || show
+
 # A driver that crashes: the job ends with its signal reported.
 MPI_TIMEOUT=60 mpi 3 "$checks" crash >"$out" 2>&1
 rc=$?
