@@ -432,7 +432,8 @@ typedef struct ray_ring_hdr {
     _Atomic uint64_t tail; /* producer position */
     char pad1[RAY_CACHELINE - 8];
     ray_evc space;         /* producer sleeps here when the ring is full */
-    uint64_t size;         /* bytes of data, a power of two */
+    uint64_t size;         /* bytes of data, a power of two (for debuggers:
+                              ray_ring_attach takes it from its caller) */
     char pad2[RAY_CACHELINE - 16];
 } ray_ring_hdr;
 typedef struct ray_msg_hdr {
@@ -449,7 +450,8 @@ typedef struct ray_ring {
     uint32_t cur_len; /* consumer: validated length of the peeked record */
 } ray_ring;
 void ray_ring_init(ray_ring_hdr *hdr, uint64_t size);
-void ray_ring_attach(ray_ring *r, ray_ring_hdr *hdr, void *data);
+/* size: the bytes of data the caller mapped, a power of two. */
+void ray_ring_attach(ray_ring *r, ray_ring_hdr *hdr, void *data, uint64_t size);
 /* Reserves room for a record of `len` payload bytes; NULL if full. */
 void *ray_ring_reserve(ray_ring *r, uint16_t type, uint32_t len);
 void ray_ring_commit(ray_ring *r);

@@ -56,9 +56,9 @@ void sched_client_rings(const sched *s, uint32_t i, ray_ring *c2s, ray_ring *s2c
     void *d1, *d2;
     client_ring_data(s, i, &d1, &d2);
     if (c2s)
-        ray_ring_attach(c2s, &c->c2s, d1);
+        ray_ring_attach(c2s, &c->c2s, d1, SCHED_C2S_RING);
     if (s2c)
-        ray_ring_attach(s2c, &c->s2c, d2);
+        ray_ring_attach(s2c, &c->s2c, d2, SCHED_S2C_RING);
 }
 
 void sched_region_init(void *ctl, const sched_layout *l, uint32_t node, uint32_t num_nodes,
