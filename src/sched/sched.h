@@ -286,7 +286,8 @@ static inline sched_actor *sched_actor_at(const sched *s, uint32_t slot) { retur
  * node service lets the half-built task go. */
 int sched_task_new(sched *s, uint32_t *slot, _Atomic uint64_t *building);
 void sched_task_free(sched *s, uint32_t slot);
-/* Where the body of task t is (inline or its body object). */
+/* Where the body of task t is (inline or its body object), or NULL if it
+ * does not lie where the task says. */
 const uint8_t *sched_task_body(const sched *s, const sched_task *t);
 /* Walks a body, checking every record against body_len: args[i] get a view
  * of each value and the id of each ref.  RAY_EPROTO on a malformed body. */
@@ -302,7 +303,8 @@ int sched_task_decode(const sched *s, const sched_task *t, const sched_out **out
  * the per-task paths (take, run, drop) do not allocate. */
 #define SCHED_ARGS_SMALL 16
 typedef struct sched_args {
-    sched_arg_view *v; /* t->nargs views */
+    sched_arg_view *v; /* n views */
+    uint32_t n;        /* t->nargs, read once: the slot is shared memory */
     sched_arg_view small[SCHED_ARGS_SMALL];
 } sched_args;
 int sched_args_decode(const sched *s, const sched_task *t, const sched_out **outs,
