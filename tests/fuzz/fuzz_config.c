@@ -1,16 +1,17 @@
 /*
  * fuzz_config.c - settings from the environment and from options
  * (src/common/config.c, util.c, log.c).  The fuzzer's bytes are records
- * "selector value\0": the selector picks a setting of RAY_CONFIG_TABLE and
- * how its value arrives (RAY_MPI_<NAME>, --name=value, --name value, or the
- * value as a raw argument).  The target sets the variables (setenv, the
- * previous environment restored after), loads the settings, applies the
- * options, then checks: every call returns 0 or RAY_EINVAL (with a message
- * naming the variable or option); accepted values are in range; settings
- * given as options and exported (ray_config_export, what ray-mpi does for
- * the driver and workers) load back to the same values.  Every value also
- * goes to ray_parse_size, ray_resources_parse (in a buffer of exactly its
- * length) and ray_log_parse_level.
+ * "how NAME=value\0": NAME is a setting of RAY_CONFIG_TABLE (or any other
+ * name) and `how` says how the value arrives: RAY_MPI_<NAME>, --name=value
+ * or --name value; or the whole text is one raw argument.  The target sets
+ * the variables (the previous environment restored after), loads the
+ * settings, applies the options, then checks: every call returns 0 or
+ * RAY_EINVAL (with a message naming the variable or option); accepted
+ * values are in range; settings given as options and exported
+ * (ray_config_export, what ray-mpi does for the driver and workers) load
+ * back to the same values.  Every value also goes to ray_parse_size,
+ * ray_resources_parse (in a buffer of exactly its length) and
+ * ray_log_parse_level.
  */
 #include "fuzz.h"
 
@@ -26,32 +27,44 @@ static const char *const names[] = {RAY_CONFIG_TABLE(NAME_OF)};
 enum { BY_ENV, BY_OPTION_EQ, BY_OPTION_ARG, BY_RAW };
 
 typedef struct record {
-    int row, how;
-    char *value;
-    char *env; /* "RAY_MPI_<NAME>=value", put in the environment as it is */
+    int how, known;     /* known: NAME is a setting of the table */
+    char *name, *value; /* one copy of the text, split at its first '=' */
+    char *env;          /* "RAY_MPI_<NAME>=value", put in the environment as it is */
+    char *arg;          /* "--name[=value]", handed to ray_config_option */
 } record;
 
-/* Splits the input into records; values are NUL-terminated copies. */
+static int is_setting(const char *name)
+{
+    for (size_t i = 0; i < NROWS; i++)
+        if (!strcmp(names[i], name))
+            return 1;
+    return 0;
+}
+
+/* Splits the input into records; names and values are NUL-terminated. */
 static int read_records(const uint8_t *d, size_t n, record *r)
 {
     int k = 0;
     for (size_t i = 0; i < n && k < MAX_RECORDS; k++) {
-        uint8_t sel = d[i++];
+        r[k].how = d[i++] & 3;
         const uint8_t *end = memchr(d + i, 0, n - i);
         size_t len = end ? (size_t)(end - (d + i)) : n - i;
-        r[k].row = (sel >> 2) % NROWS;
-        r[k].how = sel & 3;
-        r[k].value = strndup((const char *)d + i, len);
-        r[k].env = NULL;
+        r[k].name = strndup((const char *)d + i, len);
+        char *eq = r[k].how == BY_RAW ? NULL : strchr(r[k].name, '=');
+        r[k].value = eq ? eq + 1 : r[k].name + len;
+        if (eq)
+            *eq = 0;
+        r[k].known = is_setting(r[k].name);
+        r[k].env = r[k].arg = NULL;
         i += len + 1;
     }
     return k;
 }
 
-static void option_name(int row, char *buf, size_t size)
+static void option_name(const char *name, char *buf, size_t size)
 {
     size_t k = 0;
-    for (const char *p = names[row]; *p && k + 1 < size; p++)
+    for (const char *p = name; *p && k + 1 < size; p++)
         buf[k++] = *p == '_' ? '-' : (char)(*p + ('a' - 'A') * (*p >= 'A' && *p <= 'Z'));
     buf[k] = 0;
 }
@@ -124,19 +137,20 @@ static void check_ranges(const ray_config *c)
 }
 
 /* Applies one option record; checks what ray_config_option promises.
- * Returns its code (ray-mpi stops at the first bad option). */
-static int apply_option(ray_config *c, const record *r, char *buf, size_t size)
+ * Returns its code (ray-mpi stops at the first bad option).  The settings
+ * point into r->arg, freed with the record. */
+static int apply_option(ray_config *c, record *r)
 {
-    char opt[48], *argv[3] = {buf, r->value, NULL};
+    size_t len = strlen(r->name) + strlen(r->value) + 4;
+    char *a = r->arg = malloc(len), *argv[3] = {a, r->value, NULL};
     int argc = 2, consumed = -1;
-    option_name(r->row, opt, sizeof(opt));
+    a[0] = a[1] = '-';
+    option_name(r->name, a + 2, len - 2); /* NUM_CPUS: --num-cpus */
     if (r->how == BY_OPTION_EQ) {
-        snprintf(buf, size, "--%s=%s", opt, r->value);
+        strcat(strcat(a, "="), r->value);
         argc = 1;
-    } else if (r->how == BY_OPTION_ARG) {
-        snprintf(buf, size, "--%s", opt);
-    } else {
-        argv[0] = r->value;
+    } else if (r->how == BY_RAW) {
+        argv[0] = r->name; /* the whole text */
         argv[1] = "x";
     }
     int rc = ray_config_option(c, argc, argv, &consumed);
@@ -146,8 +160,8 @@ static int apply_option(ray_config *c, const record *r, char *buf, size_t size)
                "consumed %d of %d (rc %d)", consumed, argc, rc);
     if (rc)
         FUZZ_CHECK(strstr(ray_last_error(), "--"), "message names no option: %s", ray_last_error());
-    if (r->how != BY_RAW)
-        FUZZ_CHECK(rc || consumed == argc, "a known option --%s not consumed", opt);
+    if (r->how != BY_RAW && r->known)
+        FUZZ_CHECK(rc || consumed == argc, "a known option %s not consumed", a);
     return rc;
 }
 
@@ -203,15 +217,14 @@ static void check_export(const ray_config *c)
 
 static void run(record *r, int n)
 {
-    char buf[8][4096];
     for (int i = 0; i < n; i++) {
         check_parsers(r[i].value);
         if (r[i].how != BY_ENV)
             continue;
         /* putenv, not setenv: glibc keeps every string setenv was given */
-        size_t len = strlen(names[r[i].row]) + strlen(r[i].value) + 10;
+        size_t len = strlen(r[i].name) + strlen(r[i].value) + 10;
         r[i].env = malloc(len);
-        snprintf(r[i].env, len, "RAY_MPI_%s=%s", names[r[i].row], r[i].value);
+        snprintf(r[i].env, len, "RAY_MPI_%s=%s", r[i].name, r[i].value);
         putenv(r[i].env);
     }
     ray_config c;
@@ -224,9 +237,8 @@ static void run(record *r, int n)
         return;
     }
     check_ranges(&c);
-    int applied = 0;
-    for (int i = 0; i < n && applied < 8; i++)
-        if (r[i].how != BY_ENV && apply_option(&c, &r[i], buf[applied++], sizeof(buf[0])))
+    for (int i = 0; i < n; i++)
+        if (r[i].how != BY_ENV && apply_option(&c, &r[i]))
             return;
     check_ranges(&c);
     check_export(&c);
@@ -239,11 +251,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int level = ray_log_level;
     env_save();
     run(r, n);
+    for (int i = 0; i < n; i++) /* before their strings go: any name, known or not */
+        if (r[i].env) {
+            *strchr(r[i].env + 8, '=') = 0;
+            ray_env_unset(r[i].env);
+        }
     env_restore();
     ray_log_level = level; /* RAY_MPI_LOG=trace would flood the run */
     for (int i = 0; i < n; i++) {
-        free(r[i].value);
+        free(r[i].name);
         free(r[i].env);
+        free(r[i].arg);
     }
     return 0;
 }

@@ -285,24 +285,17 @@ static void seeds_task(void)
     finish("fuzz_task");
 }
 
-/* ---- fuzz_config: records [selector = row << 2 | how] value \0 */
+/* ---- fuzz_config: records [how] NAME=value \0 */
 
 enum { C_ENV, C_OPT_EQ, C_OPT_ARG, C_RAW };
 
-static int row_of(const char *name)
+static void config_record(seed *s, const char *name, int how, const char *value)
 {
-#define ROW_NAME(NAME, field, type, def, help) #NAME,
-    static const char *const rows[] = {RAY_CONFIG_TABLE(ROW_NAME)};
-#undef ROW_NAME
-    for (size_t i = 0; i < RAY_ARRAY_SIZE(rows); i++)
-        if (!strcmp(rows[i], name))
-            return (int)i;
-    abort();
-}
-
-static void config_record(seed *s, const char *row, int how, const char *value)
-{
-    put_u8(s, (uint8_t)(row_of(row) << 2 | how));
+    put_u8(s, (uint8_t)how);
+    if (how != C_RAW) {
+        put_str(s, name);
+        put_u8(s, '=');
+    }
     put_str(s, value);
     put_u8(s, 0);
 }
@@ -337,6 +330,10 @@ static void seeds_config(void)
     s.n = 0;
     config_record(&s, "RESOURCES", C_ENV, "a:1,b:2,CPU:3");
     emit("fuzz_config", "resources-cpu", &s);
+    s.n = 0;
+    config_record(&s, "NO_SUCH_SETTING", C_ENV, "1");
+    config_record(&s, "NO_SUCH_SETTING", C_OPT_EQ, "1");
+    emit("fuzz_config", "unknown-name", &s);
     finish("fuzz_config");
 }
 
@@ -373,21 +370,17 @@ static void welcome_seed(const char *name, int nfds, int code, const char *msg)
     emit("fuzz_hello", name, &s);
 }
 
-static void layout_seed(const char *name, int computed, uint8_t field)
+/* A layout sched_layout_compute makes from five sizes, then one of its
+ * 8-byte words changed (delta 0: none); the fuzzer also gets raw bytes. */
+static void layout_seed(const char *name, const uint32_t sizes[4], uint64_t arena, uint8_t word,
+                        uint64_t delta)
 {
     seed s = {.n = 0};
     put_u8(&s, 2);
-    put_u8(&s, (uint8_t)(computed | field << 1));
-    if (computed) {
-        const uint32_t sizes[4] = {1024, 512, 80, 64}; /* objects, tasks, processes, actors */
-        put(&s, sizes, sizeof(sizes));
-        put_u64(&s, 1 << 26);
-        put_u64(&s, field ? 4096 : 0); /* the change to one field */
-    } else {
-        sched_layout l;
-        sched_layout_compute(&l, 8388608, 4194304, 528, 65536, 1ull << 33);
-        put(&s, &l, sizeof(l));
-    }
+    put_u8(&s, (uint8_t)(1 | word << 1));
+    put(&s, sizes, 4 * sizeof(uint32_t)); /* objects, tasks, processes, actors */
+    put_u64(&s, arena);
+    put_u64(&s, delta);
     emit("fuzz_hello", name, &s);
 }
 
@@ -403,9 +396,11 @@ static void seeds_hello(void)
     welcome_seed("welcome", 3, 0, "");
     welcome_seed("welcome-error", 0, RAY_ESYS, "node 0: cannot make the job directory");
     welcome_seed("welcome-unknown-code", 0, 7, "positive");
-    layout_seed("layout-default-settings", 0, 0);
-    layout_seed("layout-small", 1, 0);
-    layout_seed("layout-moved-part", 1, 6);
+    const uint32_t defaults[4] = {8388608, 4194304, 528, 65536}, small[4] = {1024, 512, 80, 64};
+    layout_seed("layout-default-settings", defaults, 1ull << 33, 0, 0);
+    layout_seed("layout-small", small, 1 << 26, 0, 0);
+    layout_seed("layout-moved-part", small, 1 << 26, 6, 4096);
+    layout_seed("layout-too-many-processes", (const uint32_t[4]){64, 64, 70000, 8}, 1 << 20, 0, 0);
     finish("fuzz_hello");
 }
 
