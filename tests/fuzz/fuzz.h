@@ -60,32 +60,18 @@ static inline size_t fuzz_take(fuzz_in *in, void *out, size_t want)
     return k;
 }
 
-static inline uint8_t fuzz_u8(fuzz_in *in)
-{
-    uint8_t v;
-    fuzz_take(in, &v, sizeof(v));
-    return v;
-}
-
-static inline uint16_t fuzz_u16(fuzz_in *in)
-{
-    uint16_t v;
-    fuzz_take(in, &v, sizeof(v));
-    return v;
-}
-
-static inline uint32_t fuzz_u32(fuzz_in *in)
-{
-    uint32_t v;
-    fuzz_take(in, &v, sizeof(v));
-    return v;
-}
-
-static inline uint64_t fuzz_u64(fuzz_in *in)
-{
-    uint64_t v;
-    fuzz_take(in, &v, sizeof(v));
-    return v;
-}
+/* fuzz_u8, fuzz_u16, fuzz_u32, fuzz_u64: the next field, in host byte order. */
+#define FUZZ_FIELD(T, name)                                                                        \
+    static inline T name(fuzz_in *in)                                                              \
+    {                                                                                              \
+        T v;                                                                                       \
+        fuzz_take(in, &v, sizeof(v));                                                              \
+        return v;                                                                                  \
+    }
+FUZZ_FIELD(uint8_t, fuzz_u8)
+FUZZ_FIELD(uint16_t, fuzz_u16)
+FUZZ_FIELD(uint32_t, fuzz_u32)
+FUZZ_FIELD(uint64_t, fuzz_u64)
+#undef FUZZ_FIELD
 
 #endif /* RAY_FUZZ_H */

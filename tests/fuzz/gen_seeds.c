@@ -289,51 +289,48 @@ static void seeds_task(void)
 
 enum { C_ENV, C_OPT_EQ, C_OPT_ARG, C_RAW };
 
-static void config_record(seed *s, const char *name, int how, const char *value)
-{
-    put_u8(s, (uint8_t)how);
-    if (how != C_RAW) {
-        put_str(s, name);
-        put_u8(s, '=');
-    }
-    put_str(s, value);
-    put_u8(s, 0);
-}
+typedef struct config_rec {
+    const char *name; /* NULL: the end of a seed's records */
+    int how;
+    const char *value;
+} config_rec;
+
+static const struct {
+    const char *seed;
+    config_rec recs[5];
+} config_seeds[] = {
+    {"env-typical",
+     {{"NUM_CPUS", C_ENV, "4"}, {"OBJECT_STORE_MEMORY", C_ENV, "512M"}, {"LOG", C_ENV, "debug"}}},
+    {"options-typical",
+     {{"RESOURCES", C_OPT_EQ, "accel:2,fpga:0.5"},
+      {"MAX_WORKERS", C_OPT_ARG, "auto"},
+      {"PREFAULT", C_OPT_EQ, "no"},
+      {"SPIN_US", C_OPT_ARG, "0"}}},
+    {"env-negative", {{"NUM_GPUS", C_ENV, "-1"}}},
+    {"env-uint-overflow", {{"MAX_OBJECTS", C_ENV, "18446744073709551616"}}},
+    {"options-odd",
+     {{"OBJECT_STORE_MEMORY", C_OPT_EQ, "16EiB"},
+      {"TMPDIR", C_OPT_EQ, "/scratch/with a space/and=equals"}}},
+    {"raw-arguments", {{"", C_RAW, "--log=trace"}, {"", C_RAW, "--num-cpus"}}},
+    {"resources-cpu", {{"RESOURCES", C_ENV, "a:1,b:2,CPU:3"}}},
+    {"unknown-name", {{"NO_SUCH_SETTING", C_ENV, "1"}, {"NO_SUCH_SETTING", C_OPT_EQ, "1"}}},
+};
 
 static void seeds_config(void)
 {
-    seed s = {.n = 0};
-    config_record(&s, "NUM_CPUS", C_ENV, "4");
-    config_record(&s, "OBJECT_STORE_MEMORY", C_ENV, "512M");
-    config_record(&s, "LOG", C_ENV, "debug");
-    emit("fuzz_config", "env-typical", &s);
-    s.n = 0;
-    config_record(&s, "RESOURCES", C_OPT_EQ, "accel:2,fpga:0.5");
-    config_record(&s, "MAX_WORKERS", C_OPT_ARG, "auto");
-    config_record(&s, "PREFAULT", C_OPT_EQ, "no");
-    config_record(&s, "SPIN_US", C_OPT_ARG, "0");
-    emit("fuzz_config", "options-typical", &s);
-    s.n = 0;
-    config_record(&s, "NUM_GPUS", C_ENV, "-1");
-    emit("fuzz_config", "env-negative", &s);
-    s.n = 0;
-    config_record(&s, "MAX_OBJECTS", C_ENV, "18446744073709551616");
-    emit("fuzz_config", "env-uint-overflow", &s);
-    s.n = 0;
-    config_record(&s, "OBJECT_STORE_MEMORY", C_OPT_EQ, "16EiB");
-    config_record(&s, "TMPDIR", C_OPT_EQ, "/scratch/with a space/and=equals");
-    emit("fuzz_config", "options-odd", &s);
-    s.n = 0;
-    config_record(&s, "LOG", C_RAW, "--log=trace");
-    config_record(&s, "LOG", C_RAW, "--num-cpus");
-    emit("fuzz_config", "raw-arguments", &s);
-    s.n = 0;
-    config_record(&s, "RESOURCES", C_ENV, "a:1,b:2,CPU:3");
-    emit("fuzz_config", "resources-cpu", &s);
-    s.n = 0;
-    config_record(&s, "NO_SUCH_SETTING", C_ENV, "1");
-    config_record(&s, "NO_SUCH_SETTING", C_OPT_EQ, "1");
-    emit("fuzz_config", "unknown-name", &s);
+    for (size_t i = 0; i < RAY_ARRAY_SIZE(config_seeds); i++) {
+        seed s = {.n = 0};
+        for (const config_rec *r = config_seeds[i].recs; r->name; r++) {
+            put_u8(&s, (uint8_t)r->how);
+            if (r->how != C_RAW) {
+                put_str(&s, r->name);
+                put_u8(&s, '=');
+            }
+            put_str(&s, r->value);
+            put_u8(&s, 0);
+        }
+        emit("fuzz_config", config_seeds[i].seed, &s);
+    }
     finish("fuzz_config");
 }
 
