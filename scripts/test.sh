@@ -6,11 +6,11 @@
 # that counts both passes.
 #
 # The console gets what a reader of a CI log needs, early and short: for
-# each pass, the harness's lines except PASS (every result is in
-# <dir>/test-suite.log and each test's own .log), then for each failed test
-# its failing points with the comment lines around them, then the pass's
-# count; after the second pass, each log with a sanitizer report and its
-# first lines.  VERBOSE=1 shows all.
+# each pass, the harness's lines except PASS and the compiler's (every
+# result is in <dir>/test-suite.log and each test's own .log), then for
+# each failed test its failing points with the comment lines around them,
+# then the pass's count; after the second pass, each log with a sanitizer
+# report and its first lines.  VERBOSE=1 shows all.
 set -u
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -51,7 +51,7 @@ run_pass() {
     rc_file=$(mktemp) || exit 1
     { make -j"$(nproc)" check 2>&1; echo $? >"$rc_file"; } | tee -p check.out |
         if [ "${VERBOSE:-0}" = 1 ]; then cat
-        else grep -v -E '^PASS: |^[0-9]+ passed, [0-9]+ failed$'; fi
+        else grep -v -E '^PASS: |^  (CC|CCLD|CXX|CXXLD) |^make --no-print-directory |^[0-9]+ passed, [0-9]+ failed$'; fi
     status=$(cat "$rc_file")
     rm -f "$rc_file"
     [ "$status" -ne 0 ] && report_failures "$dir"
