@@ -69,6 +69,18 @@ static void option_name(const char *name, char *buf, size_t size)
     buf[k] = 0;
 }
 
+extern char **environ;
+
+/* Entries of the environment: the same after each input, or some were
+ * left behind. */
+static size_t env_entries(void)
+{
+    size_t n = 0;
+    for (char **e = environ; *e; e++)
+        n++;
+    return n;
+}
+
 /* The environment's RAY_MPI_* settings, saved and cleared, then restored. */
 static char *saved[NROWS];
 static void env_save(void)
@@ -249,14 +261,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     record r[MAX_RECORDS];
     int n = read_records(data, size, r);
     int level = ray_log_level;
+    size_t entries = env_entries();
     env_save();
     run(r, n);
     for (int i = 0; i < n; i++) /* before their strings go: any name, known or not */
         if (r[i].env) {
-            *strchr(r[i].env + 8, '=') = 0;
-            ray_env_unset(r[i].env);
+            char *var = strndup(r[i].env, (size_t)(strchr(r[i].env + 8, '=') - r[i].env));
+            ray_env_unset(var); /* (not by cutting r[i].env: environ holds that string) */
+            free(var);
         }
     env_restore();
+    FUZZ_CHECK(env_entries() == entries, "the environment has %zu entries, had %zu", env_entries(),
+               entries);
     ray_log_level = level; /* RAY_MPI_LOG=trace would flood the run */
     for (int i = 0; i < n; i++) {
         free(r[i].name);
