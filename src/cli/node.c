@@ -204,8 +204,13 @@ static void on_socket(node *n, int type, int evfd, uint32_t slot)
         }
         return;
     }
-    if (t != SOCK_HELLO || len != sizeof(h) || h.version != SCHED_PROTO_VERSION) {
+    if (t != SOCK_HELLO) {
         ray_warn("node", "unexpected frame (type %u, %u bytes) on a process socket", t, len);
+        return;
+    }
+    if (sched_hello_check(&h, t, len, type == EV_DRIVER, slot)) {
+        ray_warn("node", "%s", ray_last_error());
+        welcome(n, fd, RAY_EPROTO, 0); /* tell it why rather than let it wait */
         return;
     }
     /* A socket pair's credentials are its creator's, so they say nothing:
@@ -231,7 +236,7 @@ static void on_socket(node *n, int type, int evfd, uint32_t slot)
         welcome(n, fd, 0, got);
         return;
     }
-    rc = sched_service_client_add(n->svc, h.kind, pid, slot, &got);
+    rc = sched_service_client_add(n->svc, h.kind, pid, slot, &got); /* not a driver: checked */
     if (rc)
         ray_warn("node", "process on slot %u: %s", slot, ray_last_error());
     welcome(n, fd, rc, slot);
@@ -350,7 +355,9 @@ static int setup(node *n)
         store_bytes = (store_bytes / n->a->local_size) & ~(uint64_t)4095;
     n->cfg.object_store_memory = store_bytes;
     n->cfg.max_workers = max_workers;
-    if ((rc = ray_jobdir_create(n->cfg.tmpdir, n->jobdir, sizeof(n->jobdir))))
+    /* No longer than a welcome carries: a driver told a truncated path
+     * would remove another directory at shutdown. */
+    if ((rc = ray_jobdir_create(n->cfg.tmpdir, n->jobdir, sizeof(((sock_welcome *)0)->jobdir))))
         return rc;
     start_sentinel(n);
     uint16_t tag = 0;

@@ -167,24 +167,17 @@ static int handshake(int sock, uint32_t kind, uint32_t slot_hint)
         return ray_err(RAY_ESYS, "the node service closed the connection during start-up");
     if (rc)
         return rc;
-    if (type != SOCK_WELCOME || len != sizeof(w)) {
-        rc = ray_err(RAY_EPROTO, "unexpected answer from the node service");
+    if ((rc = sched_welcome_check(&w, type, len, nfds)))
         goto close_fds;
-    }
-    w.msg[sizeof(w.msg) - 1] = 0;
-    w.jobdir[sizeof(w.jobdir) - 1] = 0;
-    if (w.code) {
-        rc = ray_err(w.code, "%s", w.msg);
-        goto close_fds;
-    }
-    if (nfds != 3) {
-        rc = ray_err(RAY_EPROTO, "the node service sent %d descriptors, not 3", nfds);
-        goto close_fds;
-    }
     rc = sched_attach(&ray_cl.sh, fds[0], w.ctl_size, fds[1], w.arena_size, fds[2],
                       (uint16_t)w.slot);
     close(fds[0]);
     close(fds[1]);
+    if (!rc && w.slot >= ray_cl.sh.max_clients) {
+        rc = ray_err(RAY_EPROTO, "the node service gave slot %u of %u", w.slot,
+                     ray_cl.sh.max_clients);
+        sched_detach(&ray_cl.sh);
+    }
     if (rc) {
         close(fds[2]);
         return rc;

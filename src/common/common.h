@@ -432,7 +432,8 @@ typedef struct ray_ring_hdr {
     _Atomic uint64_t tail; /* producer position */
     char pad1[RAY_CACHELINE - 8];
     ray_evc space;         /* producer sleeps here when the ring is full */
-    uint64_t size;         /* bytes of data, a power of two */
+    uint64_t size;         /* bytes of data, a power of two (for debuggers:
+                              ray_ring_attach takes it from its caller) */
     char pad2[RAY_CACHELINE - 16];
 } ray_ring_hdr;
 typedef struct ray_msg_hdr {
@@ -449,7 +450,8 @@ typedef struct ray_ring {
     uint32_t cur_len; /* consumer: validated length of the peeked record */
 } ray_ring;
 void ray_ring_init(ray_ring_hdr *hdr, uint64_t size);
-void ray_ring_attach(ray_ring *r, ray_ring_hdr *hdr, void *data);
+/* size: the bytes of data the caller mapped, a power of two. */
+void ray_ring_attach(ray_ring *r, ray_ring_hdr *hdr, void *data, uint64_t size);
 /* Reserves room for a record of `len` payload bytes; NULL if full. */
 void *ray_ring_reserve(ray_ring *r, uint16_t type, uint32_t len);
 void ray_ring_commit(ray_ring *r);
@@ -483,7 +485,8 @@ int ray_jobdir_remove(const char *path);
  * service: a
  * fixed header (magic, type, length), then the payload, with descriptors
  * passed as SCM_RIGHTS.  ray_sock_recv checks magic, length against the
- * caller's buffer, and the descriptor count before returning.
+ * caller's buffer, and the descriptor count (ray_sock_check) before
+ * returning.
  */
 #define RAY_SOCK_MAGIC 0x52794d70u /* "RyMp" */
 #define RAY_SOCK_MAX_FDS 4
@@ -500,6 +503,13 @@ int ray_sock_send(int fd, uint16_t type, const void *buf, uint32_t len,
  * *nfds: in, how many descriptors the caller takes; out, how many came. */
 int ray_sock_recv(int fd, uint16_t *type, void *buf, uint32_t cap, uint32_t *len,
                   int *fds, int *nfds, uint64_t deadline_ns);
+/* What ray_sock_recv checks of a frame once it came, as a pure function:
+ * n bytes came (header and payload; frame holds the first
+ * min(n, sizeof(ray_sock_hdr)) of them), msg_flags are recvmsg's, nfds
+ * descriptors came with it, the caller has room for cap payload bytes.
+ * Returns 0 with type and len set, or RAY_EPROTO saying what is wrong. */
+int ray_sock_check(const void *frame, size_t n, int msg_flags, int nfds, uint32_t cap,
+                   uint16_t *type, uint32_t *len);
 
 /* --------------------------------------------------------- containers */
 

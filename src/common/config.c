@@ -267,22 +267,21 @@ void ray_config_print(const ray_config *cfg, FILE *out)
 
 int ray_config_export(const ray_config *cfg)
 {
-    char var[64], val[128];
+    char var[64], val[64]; /* the longest number printed is 24 bytes */
     for (size_t i = 0; i < RAY_ARRAY_SIZE(rows); i++) {
         cfg_row *r = &rows[i];
         if (cfg->source[i] != 2)
             continue;
         snprintf(var, sizeof(var), "RAY_MPI_%s", r->name);
-        FILE *f = fmemopen(val, sizeof(val), "w");
-        if (!f)
-            return ray_err_sys("fmemopen");
-        print_value(cfg, r, f);
-        fclose(f);
         const char *v = val;
-        size_t n = strlen(val);
-        if (r->type == RAY_CFG_STRING && n >= 2) { /* printed quoted */
-            val[n - 1] = 0;
-            v = val + 1;
+        if (r->type == RAY_CFG_STRING) {
+            v = *(const char *const *)((const char *)cfg + r->offset); /* as given, any length */
+        } else {
+            FILE *f = fmemopen(val, sizeof(val), "w");
+            if (!f)
+                return ray_err_sys("fmemopen");
+            print_value(cfg, r, f);
+            fclose(f);
         }
         int rc = ray_env_set(var, v);
         if (rc)

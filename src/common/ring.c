@@ -14,13 +14,17 @@ void ray_ring_init(ray_ring_hdr *hdr, uint64_t size)
     hdr->size = size;
 }
 
-void ray_ring_attach(ray_ring *r, ray_ring_hdr *hdr, void *data)
+void ray_ring_attach(ray_ring *r, ray_ring_hdr *hdr, void *data, uint64_t size)
 {
     r->hdr = hdr;
     r->data = data;
-    uint64_t size = hdr->size;
+    /* The caller's size, never hdr->size: any process can write the
+     * header, and a larger size there would send the consumer past the
+     * data it mapped. */
     r->mask = size && !(size & (size - 1)) ? size - 1 : 0; /* 0: unusable */
-    r->cached = 0;
+    /* Nothing seen yet: a consumer loads the tail before it reads (0 would
+     * take whatever lies between head and 0 as published). */
+    r->cached = atomic_load_explicit(&hdr->head, memory_order_acquire);
 }
 
 void *ray_ring_reserve(ray_ring *r, uint16_t type, uint32_t len)

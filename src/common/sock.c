@@ -65,6 +65,51 @@ static int wait_readable(int fd, uint64_t deadline_ns)
     }
 }
 
+/* Keeps up to want descriptors of what came with a frame, closes the rest;
+ * returns how many it kept. */
+static int take_fds(struct msghdr *m, int *fds, int want)
+{
+    int got = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < k; i++) {
+            int f;
+            memcpy(&f, CMSG_DATA(c) + (size_t)i * sizeof(int), sizeof(int));
+            if (got < want)
+                fds[got++] = f;
+            else
+                close(f);
+        }
+    }
+    return got;
+}
+
+int ray_sock_check(const void *frame, size_t n, int msg_flags, int nfds, uint32_t cap,
+                   uint16_t *type, uint32_t *len)
+{
+    static const char what[] = "malformed frame on the node service socket";
+    ray_sock_hdr h;
+    if (n < sizeof(h))
+        return ray_err(RAY_EPROTO, "%s: %zu bytes, shorter than its header", what, n);
+    if (msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+        return ray_err(RAY_EPROTO, "%s: %s truncated (%zu bytes)", what,
+                       msg_flags & MSG_TRUNC ? "payload" : "descriptors", n);
+    memcpy(&h, frame, sizeof(h));
+    if (h.magic != RAY_SOCK_MAGIC)
+        return ray_err(RAY_EPROTO, "%s: magic %#x", what, h.magic);
+    if (h.len > cap || n - sizeof(h) != h.len)
+        return ray_err(RAY_EPROTO, "%s: header says %u bytes of payload, %zu came, room for %u",
+                       what, h.len, n - sizeof(h), cap);
+    if (h.nfds != nfds)
+        return ray_err(RAY_EPROTO, "%s: header says %u descriptors, %d came", what, h.nfds,
+                       nfds);
+    *type = h.type;
+    *len = h.len;
+    return 0;
+}
+
 int ray_sock_recv(int fd, uint16_t *type, void *buf, uint32_t cap, uint32_t *len,
                   int *fds, int *nfds, uint64_t deadline_ns)
 {
@@ -93,36 +138,15 @@ int ray_sock_recv(int fd, uint16_t *type, void *buf, uint32_t cap, uint32_t *len
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return ray_err_sys("receive on the node service socket");
-    int got = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int i = 0; i < k; i++) {
-            int f;
-            memcpy(&f, CMSG_DATA(c) + (size_t)i * sizeof(int), sizeof(int));
-            if (got < want_fds)
-                fds[got++] = f;
-            else
-                close(f);
-        }
+    int got = take_fds(&m, fds, want_fds);
+    /* 0 bytes is end of file, or an empty frame (descriptors may come
+     * with it): the caller takes it for end of file and keeps none. */
+    if (n == 0 || (rc = ray_sock_check(&h, (size_t)n, m.msg_flags, got, cap, type, len))) {
+        for (int i = 0; i < got; i++)
+            close(fds[i]);
+        return n == 0 ? 1 : rc;
     }
     if (nfds)
         *nfds = got;
-    if (n == 0)
-        return 1;
-    if ((size_t)n < sizeof(h) || h.magic != RAY_SOCK_MAGIC || h.len > cap ||
-        (size_t)n != sizeof(h) + h.len || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-        h.nfds != got) {
-        for (int i = 0; i < got; i++)
-            close(fds[i]);
-        if (nfds)
-            *nfds = 0;
-        return ray_err(RAY_EPROTO, "malformed frame on the node service socket "
-                                   "(%zd bytes, magic %#x, len %u)",
-                       n, h.magic, h.len);
-    }
-    *type = h.type;
-    *len = h.len;
     return 0;
 }

@@ -37,6 +37,25 @@ void sched_layout_compute(sched_layout *l, uint32_t max_objects, uint32_t max_ta
     l->total = page_up(l->actors_off + (uint64_t)max_actors * sizeof(sched_actor));
 }
 
+int sched_layout_check(const sched_layout *l)
+{
+    sched_layout want;
+    if (l->magic != LAYOUT_MAGIC)
+        return ray_err(RAY_EPROTO, "control region layout: magic %llx",
+                       (unsigned long long)l->magic);
+    if (!l->max_clients || l->max_clients > 65536)
+        return ray_err(RAY_EPROTO, "control region layout: %u process slots", l->max_clients);
+    /* Every offset follows from the five sizes: anything else was not
+     * written by sched_layout_compute. */
+    sched_layout_compute(&want, l->max_objects, l->max_tasks, l->max_clients, l->max_actors,
+                         l->arena_size);
+    if (memcmp(&want, l, sizeof(want)))
+        return ray_err(RAY_EPROTO, "control region layout: offsets do not follow from its "
+                                   "sizes (%u objects, %u tasks, %u processes, %u actors)",
+                       l->max_objects, l->max_tasks, l->max_clients, l->max_actors);
+    return 0;
+}
+
 static void client_ring_data(const sched *s, uint32_t i, void **c2s, void **s2c)
 {
     char *base = (char *)sched_client_at(s, i) + page_up(sizeof(sched_client));
@@ -56,9 +75,9 @@ void sched_client_rings(const sched *s, uint32_t i, ray_ring *c2s, ray_ring *s2c
     void *d1, *d2;
     client_ring_data(s, i, &d1, &d2);
     if (c2s)
-        ray_ring_attach(c2s, &c->c2s, d1);
+        ray_ring_attach(c2s, &c->c2s, d1, SCHED_C2S_RING);
     if (s2c)
-        ray_ring_attach(s2c, &c->s2c, d2);
+        ray_ring_attach(s2c, &c->s2c, d2, SCHED_S2C_RING);
 }
 
 void sched_region_init(void *ctl, const sched_layout *l, uint32_t node, uint32_t num_nodes,
@@ -104,6 +123,9 @@ int sched_attach(sched *s, int ctl_fd, uint64_t ctl_size, int arena_fd, uint64_t
         l.total != ctl_size || l.arena_size != arena_size)
         return ray_err(RAY_EPROTO, "control region of the node service does not match "
                                    "(a different ray-mpi version?)");
+    int rc = sched_layout_check(&l);
+    if (rc)
+        return rc;
     s->ctl = ray_map(ctl_fd, ctl_size, PROT_READ | PROT_WRITE);
     if (!s->ctl)
         return RAY_ESYS;
@@ -118,10 +140,15 @@ int sched_attach(sched *s, int ctl_fd, uint64_t ctl_size, int arena_fd, uint64_t
         sched_detach(s);
         return RAY_ESYS;
     }
-    int rc = store_attach(&s->st, (char *)s->ctl + l.store_off, s->objs_ro, arena_fd, arena_size);
+    rc = store_attach(&s->st, (char *)s->ctl + l.store_off, s->objs_ro, arena_fd, arena_size);
     if (rc) {
         sched_detach(s);
         return rc;
+    }
+    if (s->st.max_objects != l.max_objects) { /* the store's header is shared too */
+        sched_detach(s);
+        return ray_err(RAY_EPROTO, "object store header says %u objects, the layout %u",
+                       s->st.max_objects, l.max_objects);
     }
     s->st.client = client;
     s->r = (sched_region *)((char *)s->ctl + l.sched_off);
@@ -132,6 +159,7 @@ int sched_attach(sched *s, int ctl_fd, uint64_t ctl_size, int arena_fd, uint64_t
     s->tasks = (sched_task *)((char *)s->ctl + l.tasks_off);
     s->clients = (char *)s->ctl + l.clients_off;
     s->client_size = l.client_size;
+    s->max_clients = l.max_clients;
     s->actors = (sched_actor *)((char *)s->ctl + l.actors_off);
     return 0;
 }

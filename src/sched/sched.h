@@ -253,11 +253,16 @@ typedef struct sched {
     uint64_t ctl_size;
     void *objs_ro;          /* read-only mapping of the object table */
     uint64_t objs_ro_size;
+    uint32_t max_clients;   /* from the checked layout (the region's copy is shared) */
     int svc_efd;            /* eventfd that wakes the node service */
 } sched;
 
 void sched_layout_compute(sched_layout *l, uint32_t max_objects, uint32_t max_tasks,
                           uint32_t max_clients, uint32_t max_actors, uint64_t arena_size);
+/* Whether a layout read from a control region is one sched_layout_compute
+ * makes (every part inside the region, in order, at most 65536 process
+ * slots): 0, or RAY_EPROTO. */
+int sched_layout_check(const sched_layout *l);
 /* Node service: formats a fresh control region. */
 void sched_region_init(void *ctl, const sched_layout *l, uint32_t node, uint32_t num_nodes,
                        uint16_t tag, double cpus, double gpus);
@@ -286,7 +291,8 @@ static inline sched_actor *sched_actor_at(const sched *s, uint32_t slot) { retur
  * node service lets the half-built task go. */
 int sched_task_new(sched *s, uint32_t *slot, _Atomic uint64_t *building);
 void sched_task_free(sched *s, uint32_t slot);
-/* Where the body of task t is (inline or its body object). */
+/* Where the body of task t is (inline or its body object), or NULL if it
+ * does not lie where the task says. */
 const uint8_t *sched_task_body(const sched *s, const sched_task *t);
 /* Walks a body, checking every record against body_len: args[i] get a view
  * of each value and the id of each ref.  RAY_EPROTO on a malformed body. */
@@ -302,7 +308,8 @@ int sched_task_decode(const sched *s, const sched_task *t, const sched_out **out
  * the per-task paths (take, run, drop) do not allocate. */
 #define SCHED_ARGS_SMALL 16
 typedef struct sched_args {
-    sched_arg_view *v; /* t->nargs views */
+    sched_arg_view *v; /* n views */
+    uint32_t n;        /* t->nargs, read once: the slot is shared memory */
     sched_arg_view small[SCHED_ARGS_SMALL];
 } sched_args;
 int sched_args_decode(const sched *s, const sched_task *t, const sched_out **outs,
@@ -433,6 +440,15 @@ typedef struct sock_welcome {
     char jobdir[256];
     char msg[512];
 } sock_welcome;
+/* The node service's check of a hello on a process's socket: the driver's
+ * (driver = 1) or that of the worker it spawned for client slot `slot`.
+ * Returns 0 or RAY_EPROTO saying what is wrong (hello.c). */
+int sched_hello_check(const sock_hello *h, uint16_t type, uint32_t len, int driver,
+                      uint32_t slot);
+/* A process's check of the service's welcome, nfds descriptors having come
+ * with it: 0, the service's own error code with its message, or
+ * RAY_EPROTO.  The slot is checked against the layout, once attached. */
+int sched_welcome_check(const sock_welcome *w, uint16_t type, uint32_t len, int nfds);
 
 /* ------------------------------------------------ the node service half */
 

@@ -49,20 +49,37 @@ void sched_task_free(sched *s, uint32_t slot)
                       offsetof(sched_task, next_free), slot);
 }
 
-const uint8_t *sched_task_body(const sched *s, const sched_task *t)
+/* Where t's body is and its length, if it lies where the task says: in the
+ * slot, or in its body object's bytes (the entry's inline bytes, or its
+ * arena block: aligned as the allocator aligns blocks, inside the arena;
+ * the table is shared memory).  NULL with *len 0 otherwise. */
+static const uint8_t *body_at(const sched *s, const sched_task *t, uint32_t *len)
 {
-    if (!t->body_obj)
+    uint32_t n = t->body_len, obj = t->body_obj;
+    *len = 0;
+    if (!obj) {
+        if (n > SCHED_BODY_INLINE)
+            return NULL;
+        *len = n;
         return t->body;
-    return store_obj_view(&s->st, t->body_obj);
+    }
+    if (obj >= s->st.max_objects)
+        return NULL;
+    const store_obj *o = &s->st.objs[obj];
+    uint64_t size = o->size, off = o->u.offset;
+    uint32_t block = o->block; /* each read once: the entry is shared memory */
+    if (size < n || (block ? off % STORE_ALIGN || off > s->st.arena_size ||
+                                 n > s->st.arena_size - off
+                           : n > STORE_INLINE_MAX))
+        return NULL;
+    *len = n;
+    return block ? s->st.arena_ro + off : s->st.objs_ro[obj].u.inl;
 }
 
-/* The body's length if it is where the task says, else 0. */
-static uint32_t body_len(const sched *s, const sched_task *t)
+const uint8_t *sched_task_body(const sched *s, const sched_task *t)
 {
-    uint32_t len = t->body_len, obj = t->body_obj;
-    if (obj)
-        return obj < s->st.max_objects && s->st.objs[obj].size >= len ? len : 0;
-    return len <= SCHED_BODY_INLINE ? len : 0;
+    uint32_t len;
+    return body_at(s, t, &len);
 }
 
 int sched_out_ok(const sched *s, sched_out o)
@@ -72,71 +89,91 @@ int sched_out_ok(const sched *s, sched_out o)
 
 uint32_t sched_task_outputs(const sched *s, const sched_task *t, const sched_out **outs)
 {
-    uint32_t n = t->nret;
-    *outs = (const sched_out *)sched_task_body(s, t);
-    if (n > SCHED_MAX_RETURNS || (uint64_t)n * sizeof(sched_out) > body_len(s, t))
+    uint32_t n = t->nret, len;
+    *outs = (const sched_out *)body_at(s, t, &len);
+    if (!*outs || n > SCHED_MAX_RETURNS || (uint64_t)n * sizeof(sched_out) > len)
         return 0;
     return n;
 }
 
 const char *sched_task_res(const sched *s, const sched_task *t, int *len)
 {
-    uint32_t blen = body_len(s, t), rlen = t->res_len;
+    uint32_t blen, rlen = t->res_len;
+    const uint8_t *b = body_at(s, t, &blen);
     *len = 0;
-    if (!rlen || rlen > blen)
+    if (!b || !rlen || rlen > blen)
         return NULL;
     *len = (int)rlen;
-    return (const char *)sched_task_body(s, t) + blen - rlen;
+    return (const char *)b + blen - rlen;
 }
 
-int sched_task_decode(const sched *s, const sched_task *t, const sched_out **outs,
-                      sched_arg_view *args)
+/* One argument record at b[*pos], checked against the body's length. */
+static int decode_arg(const uint8_t *b, uint32_t len, uint64_t *pos, uint32_t i,
+                      sched_arg_view *arg)
 {
-    uint32_t nret = t->nret, nargs = t->nargs, len = body_len(s, t);
-    if (!len && t->body_len)
+    if (*pos + sizeof(sched_argrec) > len)
+        return ray_err(RAY_EPROTO, "task body ends inside argument %u", i);
+    sched_argrec rec;
+    memcpy(&rec, b + *pos, sizeof(rec));
+    *pos += sizeof(rec);
+    uint64_t padded = RAY_ALIGN_UP((uint64_t)rec.len, 8);
+    if (*pos + padded > len)
+        return ray_err(RAY_EPROTO, "argument %u overruns the task body", i);
+    arg->kind = rec.kind;
+    arg->len = rec.len;
+    if (rec.kind == SCHED_ARG_VAL) {
+        arg->data = b + *pos;
+    } else if (rec.kind == SCHED_ARG_REF && rec.len == sizeof(ray_id)) {
+        memcpy(&arg->ref, b + *pos, sizeof(ray_id));
+        arg->data = NULL;
+    } else {
+        return ray_err(RAY_EPROTO, "argument %u has kind %u", i, rec.kind);
+    }
+    *pos += padded;
+    return 0;
+}
+
+/* Decodes nargs arguments (the count read once by the caller, which sized
+ * args for it: the slot is shared memory and may change meanwhile). */
+static int decode(const sched *s, const sched_task *t, uint32_t nargs, const sched_out **outs,
+                  sched_arg_view *args)
+{
+    uint32_t nret = t->nret, len;
+    const uint8_t *b = body_at(s, t, &len);
+    if (!b)
         return ray_err(RAY_EPROTO, "task body of %u bytes is not where it says", t->body_len);
     if (nret > SCHED_MAX_RETURNS || nargs > SCHED_MAX_ARGS ||
         (uint64_t)nret * sizeof(sched_out) > len)
         return ray_err(RAY_EPROTO, "task has %u outputs and %u args in %u bytes", nret,
                        nargs, len);
-    const uint8_t *b = sched_task_body(s, t);
     *outs = (const sched_out *)b;
     uint64_t pos = (uint64_t)nret * sizeof(sched_out);
     for (uint32_t i = 0; i < nargs; i++) {
-        if (pos + sizeof(sched_argrec) > len)
-            return ray_err(RAY_EPROTO, "task body ends inside argument %u", i);
-        sched_argrec rec;
-        memcpy(&rec, b + pos, sizeof(rec));
-        pos += sizeof(rec);
-        uint64_t padded = RAY_ALIGN_UP((uint64_t)rec.len, 8);
-        if (pos + padded > len)
-            return ray_err(RAY_EPROTO, "argument %u overruns the task body", i);
-        args[i].kind = rec.kind;
-        args[i].len = rec.len;
-        if (rec.kind == SCHED_ARG_VAL) {
-            args[i].data = b + pos;
-        } else if (rec.kind == SCHED_ARG_REF && rec.len == sizeof(ray_id)) {
-            memcpy(&args[i].ref, b + pos, sizeof(ray_id));
-            args[i].data = NULL;
-        } else {
-            return ray_err(RAY_EPROTO, "argument %u has kind %u", i, rec.kind);
-        }
-        pos += padded;
+        int rc = decode_arg(b, len, &pos, i, &args[i]);
+        if (rc)
+            return rc;
     }
     if (pos + t->res_len > len)
         return ray_err(RAY_EPROTO, "task resources overrun the body");
     return 0;
 }
 
+int sched_task_decode(const sched *s, const sched_task *t, const sched_out **outs,
+                      sched_arg_view *args)
+{
+    return decode(s, t, t->nargs, outs, args);
+}
+
 int sched_args_decode(const sched *s, const sched_task *t, const sched_out **outs,
                       sched_args *a)
 {
     a->v = a->small;
-    if (t->nargs > SCHED_ARGS_SMALL && !(a->v = calloc(t->nargs, sizeof(*a->v)))) {
+    a->n = t->nargs;
+    if (a->n > SCHED_ARGS_SMALL && !(a->v = calloc(a->n, sizeof(*a->v)))) {
         a->v = a->small;
-        return ray_err(RAY_ENOMEM, "out of memory for %u arguments", t->nargs);
+        return ray_err(RAY_ENOMEM, "out of memory for %u arguments", a->n);
     }
-    int rc = sched_task_decode(s, t, outs, a->v);
+    int rc = decode(s, t, a->n, outs, a->v);
     if (rc)
         sched_args_free(a);
     return rc;

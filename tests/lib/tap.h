@@ -14,7 +14,7 @@
 
 static int tap_count, tap_failures;
 
-__attribute__((format(printf, 4, 5))) static int tap_ok(int pass, const char *file, int line,
+__attribute__((format(printf, 4, 5))) static inline int tap_ok(int pass, const char *file, int line,
                                                          const char *fmt, ...)
 {
     va_list ap;

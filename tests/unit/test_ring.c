@@ -25,8 +25,8 @@ static test_ring *ring_new(uint64_t size, ray_ring *prod, ray_ring *cons)
     test_ring *t = aligned_alloc(RAY_CACHELINE, sizeof(test_ring) + size);
     memset(t, 0, sizeof(test_ring) + size);
     ray_ring_init(&t->hdr, size);
-    ray_ring_attach(prod, &t->hdr, t->data);
-    ray_ring_attach(cons, &t->hdr, t->data);
+    ray_ring_attach(prod, &t->hdr, t->data, size);
+    ray_ring_attach(cons, &t->hdr, t->data, size);
     return t;
 }
 
@@ -323,7 +323,7 @@ static uint32_t stress_len(uint64_t seq)
 static int stress_produce(stress *sh)
 {
     ray_ring r;
-    ray_ring_attach(&r, &sh->hdr, sh->data);
+    ray_ring_attach(&r, &sh->hdr, sh->data, STRESS_RING);
     for (uint64_t seq = 0; seq < STRESS_RECORDS; seq++) {
         uint32_t len = stress_len(seq);
         uint8_t *p;
@@ -348,7 +348,7 @@ static int stress_produce(stress *sh)
 static long stress_consume(stress *sh, long *bad)
 {
     ray_ring r;
-    ray_ring_attach(&r, &sh->hdr, sh->data);
+    ray_ring_attach(&r, &sh->hdr, sh->data, STRESS_RING);
     long got = 0;
     uint64_t deadline = ray_now_ns() + 12000000000ull;
     while (got < (long)STRESS_RECORDS && ray_now_ns() < deadline) {
