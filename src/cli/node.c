@@ -542,14 +542,17 @@ static void teardown(node *n)
     free(n->socks);
     if (n->driver_fd >= 0)
         close(n->driver_fd);
+    /* Its processes are gone: the job directory goes now, before the
+     * goodbye to the other nodes and MPI_Finalize, which a launcher ending
+     * the step (srun's second ^C, scancel) may cut short with SIGKILL. */
+    if (n->jobdir[0])
+        ray_jobdir_remove(n->jobdir);
     if (n->joined && n->a->leave) /* the network lets go of the arena first */
         n->a->leave(n->a->net_arg, n->svc);
     n->joined = 0;
     sched_service_destroy(n->svc);
     outs_destroy(n->outs);
     n->outs = NULL;
-    if (n->jobdir[0])
-        ray_jobdir_remove(n->jobdir);
     if (n->sentinel_pid > 0) {
         close(n->sentinel_fd);
         waitpid(n->sentinel_pid, NULL, 0);
