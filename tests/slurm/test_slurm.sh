@@ -137,17 +137,22 @@ check_cancel_running() {
         { t_show "$work/cancel.out"; t_logs; }
 }
 
+shm_left() { for f in $cancel_shm; do [ ! -e "/dev/shm/$f" ] || echo "$f"; done; }
+
 check_cancel_gone() {
     t0=$(t_now)
     cl scancel "$cancel_job"
+    # Open MPI registers its vader segments with the PMIx server for
+    # cleanup: slurmstepd removes them once the step's processes are gone,
+    # a moment after them.
     i=0
-    while [ -n "$(tag_pids "$tag.cancel")$(ns_others node1 node2)" ] && [ $i -lt 100 ]; do
+    while [ -n "$(tag_pids "$tag.cancel")$(ns_others node1 node2)$(shm_left)" ] && [ $i -lt 150 ]; do
         sleep 0.1
         i=$((i + 1))
     done
     job_wait_done "$cancel_job" 10
     left=$(tag_pids "$tag.cancel") others=$(ns_others node1 node2 | tr '\n' ' ')
-    shm=$(for f in $cancel_shm; do [ ! -e "/dev/shm/$f" ] || echo "$f"; done)
+    shm=$(shm_left)
     files=$(job_files "$cancel_job")
     [ "$(job_state "$cancel_job")" = CANCELLED ] && [ -z "$left$others$shm$files" ]
     t_point $? "scancel: job CANCELLED, none of its processes, /dev/shm or per-job files left ($(t_since "$t0") s)" ||
