@@ -193,14 +193,15 @@ static int resolve_args(sched_task *t, const sched_out **outs, task_args *ta,
     int rc = sched_args_decode(cl_sched(), t, outs, &ta->a);
     if (rc)
         return rc;
-    if (t->nargs > SCHED_ARGS_SMALL && !(ta->bufs = calloc(t->nargs, sizeof(*ta->bufs)))) {
+    uint32_t n = ta->a.n; /* read once: the slot is shared memory */
+    if (n > SCHED_ARGS_SMALL && !(ta->bufs = calloc(n, sizeof(*ta->bufs)))) {
         ta->bufs = ta->small;
-        return ray_err(RAY_ENOMEM, "out of memory for %u arguments", t->nargs);
+        return ray_err(RAY_ENOMEM, "out of memory for %u arguments", n);
     }
     store *st = cl_store();
     const sched_arg_view *views = ta->a.v;
     ray_buf *bufs = ta->bufs;
-    for (uint32_t i = 0; i < t->nargs; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         if (views[i].kind == SCHED_ARG_VAL) {
             bufs[i] = (ray_buf){views[i].data, views[i].len};
             continue;
@@ -267,9 +268,9 @@ int worker_run_task(uint32_t t)
     } else {
         uint64_t t0 = ray_now_ns();
         if (k->kind == TASK_ACTOR_CALL)
-            rc = e->method(&ctx, actor_state, ta.bufs, k->nargs);
+            rc = e->method(&ctx, actor_state, ta.bufs, (int)ta.a.n);
         else
-            rc = e->fn(&ctx, ta.bufs, k->nargs);
+            rc = e->fn(&ctx, ta.bufs, (int)ta.a.n);
         if (ray_cl.kind == CLIENT_POOL && atomic_load(&ray_cl.me->depth) == 1 &&
             batch_pos + 1 >= ray_cl.me->batch_n)
             look_start(); /* last of its batch, before the outputs are seen: see lookers */
@@ -638,7 +639,7 @@ static void *actor_init(sched_actor *a, const reg_entry **cls)
                      (int)getpid());
     if (!rc) {
         ray_cl.task = &ctx;
-        state = (*cls)->init(&ctx, ta.bufs, k->nargs);
+        state = (*cls)->init(&ctx, ta.bufs, (int)ta.a.n);
         ray_cl.task = NULL;
         if (ctx.failed || !state) {
             snprintf(msg, sizeof(msg), "actor %s init failed: %s", k->name,

@@ -59,7 +59,7 @@ void svc_take_task(sched_service *svc, uint32_t t)
     }
     svc->owned[t] = k->gen;
     uint32_t missing = 0;
-    for (uint32_t i = 0; i < k->nargs; i++) {
+    for (uint32_t i = 0; i < a.n; i++) {
         uint32_t o = a.v[i].ref.slot;
         if (a.v[i].kind != SCHED_ARG_REF || !sched_out_ok(sh, (sched_out){o, a.v[i].ref.gen}))
             continue; /* checked again when it runs */
@@ -81,7 +81,7 @@ static uint32_t first_error_arg(sched_service *svc, sched_task *k)
     uint32_t err = 0;
     if (sched_args_decode(&svc->sh, k, &outs, &a))
         return 0;
-    for (uint32_t i = 0; i < k->nargs && !err; i++) {
+    for (uint32_t i = 0; i < a.n && !err; i++) {
         uint32_t o = a.v[i].ref.slot;
         if (a.v[i].kind == SCHED_ARG_REF &&
             sched_out_ok(&svc->sh, (sched_out){o, a.v[i].ref.gen}) &&
