@@ -10,7 +10,10 @@
 #   W7  W1 and W3 with tasks pinned round-robin over 3 nodes (ucx)
 #   W8  from mpirun's start to the first result of a task on the last node,
 #       at 1, 2, 4, 8 and 16 ranks; and at 16, from the driver's
-#       ray_shutdown to mpirun's exit
+#       ray_shutdown to mpirun's exit.  The same under srun at 1, 2, 4 and 8
+#       nodes of the test Slurm cluster (tests/slurm/cluster.sh, 8 nodes of
+#       1 CPU in network namespaces; needs root and slurm-wlm), named
+#       startup_s_srun_N<n> and shutdown_s_srun_N8
 #
 # Several ranks on one machine share its cores: these figures show the
 # transport's efficiency and rank 0's load, not a cluster's throughput.
@@ -18,7 +21,7 @@
 # loopback (mpirun listens on every interface); otherwise mpirun is told
 # to stay on loopback.
 set -u
-build=${BENCH_BUILD:-.}
+build=$(cd "${BENCH_BUILD:-.}" && pwd -P)
 reps=${BENCH_REPS:-5}
 bin=$build/ray-mpi
 mn=$build/tests/perf/bench_mn
@@ -44,7 +47,9 @@ fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader,tcp
 export RAY_MPI_NUM_CPUS=${RAY_MPI_NUM_CPUS:-1}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ray-mpi-bench.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
+cluster=$(cd "$(dirname "$0")/../slurm" && pwd -P)/cluster.sh
+cdir=$tmp/cluster
+trap '[ ! -d "$cdir" ] || sh "$cluster" stop "$cdir" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 export OMPI_MCA_orte_tmpdir_base=$tmp
 
 # mpi NRANKS PROGRAM ARGS...: mpirun on loopback only.
@@ -97,13 +102,16 @@ if [ $w7 = 1 ]; then
         na W7 "$(grep -v '^#' "$tmp/out" | head -3 | tr '\n"' "  ")"
 fi
 
-# ---- W8: start-up at 1..16 ranks, shutdown at 16
-if [ $w8 = 1 ]; then
-    for n in 1 2 4 8 16; do
+# ---- W8: start-up at 1..16 ranks, shutdown at 16; then under srun
+# w8_series LAUNCHER NODES... : LAUNCHER N PROGRAM... starts N nodes.
+w8_series() {
+    launcher=$1 label=$2 last=$3
+    shift 3
+    for n in "$@"; do
         ups="" downs=""
         for rep in $(seq 0 "$reps"); do # rep 0: the warm-up
             t0=$(date +%s.%N)
-            RAY_MPI_OBJECT_STORE_MEMORY=32M mpi "$n" "$bin" "$mn" W8 >"$tmp/out" 2>&1
+            RAY_MPI_OBJECT_STORE_MEMORY=32M $launcher "$n" "$bin" "$mn" W8 >"$tmp/out" 2>&1
             rc=$?
             t1=$(date +%s.%N)
             first=$(sed -n 's/^# first_result_wall=\([0-9.]*\).*/\1/p' "$tmp/out")
@@ -111,18 +119,38 @@ if [ $w8 = 1 ]; then
             ok=$([ $rc -eq 0 ] && [ -n "$first" ] && [ -n "$down" ] && echo 1 || echo 0)
             up=$(awk -v a="$t0" -v b="${first:-$t1}" 'BEGIN { printf "%.4f", b - a }')
             dn=$(awk -v a="${down:-$t1}" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
-            echo "# W8 N=$n rep=$rep startup_s=$up shutdown_s=$dn status=$rc"
+            echo "# W8 $label N=$n rep=$rep startup_s=$up shutdown_s=$dn status=$rc"
             [ $ok = 1 ] || sed 's/^/#   /' "$tmp/out" | head -10
             [ "$rep" -eq 0 ] && continue
             ups="$ups $up:$(load):$ok"
             downs="$downs $dn:$(load):$ok"
         done
         # shellcheck disable=SC2086
-        "$mn" lines ray-mpi W8 "startup_s_N$n" s $ups || status=1
-        if [ $n = 16 ]; then
+        "$mn" lines ray-mpi W8 "startup_s${label}_N$n" s $ups || status=1
+        if [ "$n" = "$last" ]; then
             # shellcheck disable=SC2086
-            "$mn" lines ray-mpi W8 "shutdown_s_N$n" s $downs || status=1
+            "$mn" lines ray-mpi W8 "shutdown_s${label}_N$n" s $downs || status=1
         fi
     done
+}
+
+on_cluster() { # N PROGRAM...: one srun step of N nodes, one node service each
+    n=$1
+    shift
+    timeout -k 5 600 sh "$cluster" run "$cdir" srun -N "$n" --ntasks-per-node=1 "$@"
+}
+
+if [ $w8 = 1 ]; then
+    w8_series mpi "" 16 1 2 4 8 16
+    if [ "$(id -u)" -ne 0 ] || ! command -v slurmctld >/dev/null 2>&1; then
+        na W8 "srun: the test Slurm cluster needs root and slurm-wlm"
+    elif ! sh "$cluster" start "$cdir" 8 1 >"$tmp/cluster.out" 2>&1; then
+        na W8 "srun: cluster.sh start failed: $(tail -3 "$tmp/cluster.out" | tr '\n"' "  ")"
+    else
+        echo "# W8 under srun: cluster.sh, 8 nodes x 1 CPU, one node service per node"
+        w8_series on_cluster _srun 8 1 2 4 8
+        sh "$cluster" stop "$cdir" >/dev/null 2>&1 || status=1
+        rm -rf "$cdir"
+    fi
 fi
 exit $status
