@@ -321,10 +321,22 @@ static int embedded_start(void)
 /* A worker's main thread says what it is in the middle of, so that the
  * node service can finish it if the worker dies there; the fault points
  * of RAY_MPI_FAULT are armed here too (only workers stop at them). */
+/* A child a task forks is not this process: nothing it does is ours. */
+static void untrack_in_child(void)
+{
+    client_tracked = 0;
+    store_freeing = NULL;
+    store_mark = 0;
+    sched_journal = NULL;
+}
+
 static void track_main_thread(void)
 {
     client_tracked = 1;
     store_freeing = &ray_cl.me->freeing;
+    store_mark = ray_cl.slot + 1;
+    sched_journal = ray_cl.me;
+    pthread_atfork(NULL, NULL, untrack_in_child);
     if (ray_fault_arm(ray_cl.cfg.fault, ray_cl.sh.r->fault_hits, &ray_cl.me->fault_at))
         ray_warn("client", "%s", ray_last_error());
 }

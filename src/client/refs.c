@@ -11,9 +11,13 @@
  *                service releases them (a dead worker leaks nothing).
  *
  * So a release of a ref not held is an error instead of a double free, and
- * a task's leftover refs are dropped when it returns (its frame).  The list
- * changes in an order where a crash in the middle can leave an entry out
- * (a leak) but never in twice (a double free).
+ * a task's leftover refs are dropped when it returns (its frame).  A
+ * worker's main thread changes the count and its list entry as a marked
+ * change (store.h), so the node service finishes or undoes it if the
+ * worker dies in between; a crash while the list closes up can leave an
+ * entry in twice, which the service drops (a process holds an object
+ * once).  Other threads' changes can leak a reference if their process
+ * dies in the middle, never free one twice.
  */
 #include "client.h"
 
@@ -62,8 +66,10 @@ static uint32_t list_add(uint32_t slot, uint32_t gen)
     return n + 1;
 }
 
-/* Removes entry pos-1: shrink first, then move the last one into the
- * hole (a crash in between loses the moved one: a leak, not a double). */
+/* Removes entry pos-1 (already cleared): the last one is copied into the
+ * hole, then the list shrinks.  A crash in between leaves that entry in
+ * twice, at the end and in the hole; a process holds an object once, so
+ * the node service drops such a last entry (release_holds). */
 static void list_remove(uint32_t pos)
 {
     sched_client *me = ray_cl.me;
@@ -72,12 +78,15 @@ static void list_remove(uint32_t pos)
     if (!pos || i >= n)
         return;
     sched_out last = list[n - 1];
-    atomic_store_explicit(&me->held_n, n - 1, memory_order_release);
     if (i != n - 1 && last.slot) {
-        list[i] = last;
+        list[i].gen = last.gen;
+        atomic_signal_fence(memory_order_seq_cst);
+        list[i].slot = last.slot;
         uint64_t h = hold_get(last.slot);
         hold_set(last.slot, HOLD(HOLD_GEN(h), HOLD_FRAME(h), i + 1));
     }
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&me->held_n, n - 1, memory_order_release);
 }
 
 /* Caller holds ray_cl.lock. */
@@ -114,9 +123,20 @@ int client_hold_acquire(uint32_t slot, uint32_t gen)
         return 0;
     if (HOLD_GEN(h) == gen && HOLD_POS(h) == (ray_cl.epoch & 0xffffffu))
         return ray_err(RAY_EINVAL, "released by this process");
-    if (!store_obj_ref_live(cl_store(), slot, gen))
+    store *st = cl_store();
+    if (!store_mark) {
+        if (!store_obj_ref_live(st, slot, gen))
+            return ray_err(RAY_EINVAL, "released (its object is freed)");
+        client_hold_new(slot, gen);
+        return 1;
+    }
+    /* Marked (store.h): the entry it will take is in the journal. */
+    uint32_t next = atomic_load_explicit(&ray_cl.me->held_n, memory_order_relaxed) + 1;
+    sched_journal_note(slot, gen, SCHED_JNL_REC(SCHED_JNL_LIST_ADD, next, 0));
+    if (!store_obj_mark_add(st, slot, gen, 1))
         return ray_err(RAY_EINVAL, "released (its object is freed)");
     client_hold_new(slot, gen);
+    store_obj_unmark(st, slot);
     return 1;
 }
 
@@ -146,14 +166,28 @@ int client_lookup(ray_ref ref, ray_id *id, store_obj **o)
 static int forget(uint32_t slot)
 {
     RAY_FAULT(RELEASE);
+    store *st = cl_store();
     uint64_t h = hold_get(slot);
     uint32_t pos = HOLD_POS(h);
     hold_set(slot, HOLD(HOLD_GEN(h), 0, ray_cl.epoch & 0xffffffu) | HOLD_RELEASED);
-    if (pos) /* out of the list in one store, then the count: the list closes up after */
-        sched_client_held(cl_sched(), ray_cl.slot)[pos - 1].slot = 0;
+    sched_out *list = sched_client_held(cl_sched(), ray_cl.slot);
+    if (!store_mark || !pos) {
+        if (pos) /* out of the list in one store, then the count */
+            list[pos - 1].slot = 0;
+        atomic_signal_fence(memory_order_seq_cst);
+        int last = store_obj_unref_last(st, slot);
+        list_remove(pos);
+        return last;
+    }
+    /* Marked (store.h): the count drops with the mark, the entry goes,
+     * the mark goes (or stays until the free, after the last). */
+    sched_journal_note(slot, HOLD_GEN(h), SCHED_JNL_REC(SCHED_JNL_LIST_DROP, pos, 0));
+    int last = store_obj_mark_add(st, slot, 0, -1);
+    list[pos - 1].slot = 0;
     atomic_signal_fence(memory_order_seq_cst);
-    int last = store_obj_unref_last(cl_store(), slot);
     list_remove(pos);
+    if (!last)
+        store_obj_unmark(st, slot);
     return last;
 }
 

@@ -65,21 +65,37 @@ static void write_args(const submit_spec *sp, const arg_info *info, sched_task *
             if (a->size)
                 memcpy(b + pos + sizeof(rec), a->data, a->size);
             pos += sizeof(rec) + RAY_ALIGN_UP((uint64_t)a->size, 8);
+            k->nargs = (uint16_t)(i + 1);
         } else {
             rec.len = sizeof(ray_id);
             memcpy(b + pos, &rec, sizeof(rec));
             ray_id id = store_obj_id(st, info[i].slot, ray_cl.node);
             memcpy(b + pos + sizeof(rec), &id, sizeof(id));
             pos += sizeof(rec) + sizeof(ray_id);
-            store_obj_ref(st, info[i].slot); /* the task holds it until it ends */
+            /* The task holds it until it ends; marked (store.h) when the
+             * count and k->nargs could be told apart by a death. */
+            int marked = store_mark != 0;
+            if (marked) {
+                uint32_t t = (uint32_t)(k - cl_sched()->tasks);
+                sched_journal_note(info[i].slot, info[i].gen,
+                                   SCHED_JNL_REC(SCHED_JNL_ARG, t, (uint32_t)i));
+                /* cannot fail: the caller's own hold keeps it live; if it
+                 * did, the record names no object (the task fails on it) */
+                if (!store_obj_mark_add(st, info[i].slot, info[i].gen, 1))
+                    memset(b + pos - sizeof(ray_id), 0, sizeof(ray_id));
+            } else {
+                store_obj_ref(st, info[i].slot);
+            }
             uint32_t s = atomic_load_explicit(&st->objs[info[i].slot].state, memory_order_acquire);
             if (!STORE_IS_READY(s))
                 *ready = 0;
             else if (STORE_STATE(s) == STORE_ERROR && !*err_src)
                 *err_src = info[i].slot;
+            atomic_signal_fence(memory_order_seq_cst); /* held before counted */
+            k->nargs = (uint16_t)(i + 1);
+            if (marked)
+                store_obj_unmark(st, info[i].slot);
         }
-        atomic_signal_fence(memory_order_seq_cst); /* held before counted */
-        k->nargs = (uint16_t)(i + 1);
         if (i == 0)
             RAY_FAULT(SUBMIT_ARGS);
     }

@@ -231,7 +231,7 @@ void pull_on_ref(sched_service *svc, uint32_t from, const uint8_t *p, uint32_t l
             continue;
         if (d.delta > 0)
             store_obj_ref_live(st, d.slot, d.gen); /* gone already: the pull says so */
-        else if (st->objs[d.slot].gen == d.gen && atomic_load(&st->objs[d.slot].refs) > 0 &&
+        else if (st->objs[d.slot].gen == d.gen && store_obj_refs(&st->objs[d.slot]) > 0 &&
                  STORE_STATE(atomic_load(&st->objs[d.slot].state)) != STORE_FREE)
             store_obj_unref(st, d.slot);
     }
@@ -452,7 +452,7 @@ void pull_sweep(sched_service *svc)
         if (!p->used || p->state == PROXY_PULLING)
             continue;
         store_obj *o = &svc->sh.st.objs[p->slot];
-        if (o->gen != p->sgen || atomic_load(&o->refs) > 1) {
+        if (o->gen != p->sgen || store_obj_refs(o) > 1) {
             p->idle_ns = 0;
             continue;
         }

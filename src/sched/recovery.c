@@ -224,6 +224,54 @@ static void describe_status(const sched_client *sc, int wstatus, char *buf, size
         snprintf(buf, n, "died");
 }
 
+/* The count change a dead process was in the middle of (store.h, marked
+ * changes): if its mark is still on the object the count moved, and what
+ * its record says (the journal names it) decides: kept (recorded, or a
+ * release whose record goes now) or undone (a hold taken, not recorded).
+ * A process marks one object at a time, so its mark on an object of
+ * another generation than the journal's is a +1 on a slot reused under
+ * it: undone. */
+static void recover_journal(sched_service *svc, uint32_t slot)
+{
+    sched *sh = &svc->sh;
+    sched_client *sc = sched_client_at(sh, slot);
+    uint64_t ob = atomic_exchange(&sc->jnl_obj, 0), rec = atomic_exchange(&sc->jnl_rec, 0);
+    uint32_t o = (uint32_t)ob, gen = (uint32_t)(ob >> 32), mark = slot + 1;
+    if (store_obj_mark_of(&sh->st, o) != mark)
+        return; /* not begun, or done */
+    uint32_t a = SCHED_JNL_A(rec), b = SCHED_JNL_B(rec);
+    sched_out *list = sched_client_held(sh, slot);
+    uint32_t n = RAY_MIN(atomic_load(&sc->held_n), SCHED_HELD_MAX);
+    int listed = a >= 1 && a <= n && list[a - 1].slot == o && list[a - 1].gen == gen;
+    sched_task *k = a && a < sh->r->max_tasks ? &sh->tasks[a] : NULL;
+    int undo = 0;
+    if (sh->st.objs[o].gen != gen) {
+        undo = 1;
+    } else {
+        switch (SCHED_JNL_KIND(rec)) {
+        case SCHED_JNL_LIST_ADD: /* counted: in its list or not */
+            undo = !listed;
+            break;
+        case SCHED_JNL_LIST_DROP: /* dropped: its entry goes too */
+            if (listed)
+                list[a - 1].slot = 0;
+            break;
+        case SCHED_JNL_ARG: /* counted: in the task's arguments or not */
+            undo = !k || k->nargs <= b;
+            break;
+        case SCHED_JNL_HOLD: /* dropped: the task's count of holds let go moves too */
+            if (k && atomic_load(&k->released) <= b)
+                atomic_store(&k->released, b + 1);
+            break;
+        default:
+            break;
+        }
+    }
+    ray_debug("sched", "object %u: %s the reference change dead pid %d was making", o,
+              undo ? "undoing" : "finishing", sc->pid);
+    store_obj_mark_settle(&sh->st, o, mark, undo);
+}
+
 /* What a dead process held: unsealed objects it was writing fail (their
  * waiters must not hang), then every hold is released. */
 static void release_holds(sched_service *svc, uint32_t slot, const char *how)
@@ -232,6 +280,13 @@ static void release_holds(sched_service *svc, uint32_t slot, const char *how)
     sched_client *sc = sched_client_at(sh, slot);
     sched_out *list = sched_client_held(sh, slot);
     uint32_t n = RAY_MIN(atomic_load(&sc->held_n), SCHED_HELD_MAX), freed = 0;
+    /* Killed while moving its last entry into a hole (list_remove): that
+     * entry is in twice, and a process holds an object once. */
+    for (uint32_t i = 0; n >= 2 && list[n - 1].slot && i < n - 1; i++)
+        if (list[i].slot == list[n - 1].slot && list[i].gen == list[n - 1].gen) {
+            n--;
+            break;
+        }
     char msg[200];
     snprintf(msg, sizeof(msg),
              "the process that was writing this object (pid %d) %s before "
@@ -425,7 +480,10 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
     store_repair(&sh->st);
     sort_out_dead_locks(svc, slot);
     svc_drain(svc, slot);
-    store_obj_free_resume(&sh->st, atomic_exchange(&sc->freeing, 0));
+    uint64_t freeing = atomic_exchange(&sc->freeing, 0);
+    store_count_doubt(&sh->st, freeing);
+    recover_journal(svc, slot);
+    store_obj_free_resume(&sh->st, freeing);
     /* Its batch first, while what it was running is still RUNNING (and so
      * left alone there), then its stack (which may queue those again). */
     sched_queue *own = own_queue(svc, slot);

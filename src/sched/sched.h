@@ -169,6 +169,10 @@ typedef struct sched_client {
      * building and has not handed on yet, an object it is freeing. */
     _Atomic uint64_t building;
     _Atomic uint64_t freeing;
+    /* Its last marked change of a count (store.h): the object (gen << 32 |
+     * slot) and where it records that hold (sched_journal_note). */
+    _Atomic uint64_t jnl_obj;
+    _Atomic uint64_t jnl_rec;
     _Atomic uint32_t fault_at;   /* RAY_MPI_FAULT point + 1 it stopped at */
     sched_queue mailbox;         /* tasks the node service gives this process */
     char pad[RAY_CACHELINE];
@@ -281,6 +285,29 @@ void sched_client_rings(const sched *s, uint32_t i, ray_ring *c2s, ray_ring *s2c
 /* The refs process i holds, held_n of them: the node service releases
  * them when it dies. */
 sched_out *sched_client_held(const sched *s, uint32_t i);
+
+/* The journal of a tracked thread's marked count changes (store.h): where
+ * the hold it is taking or letting go of is recorded, so the node service
+ * can finish or undo the change if the process dies in the middle. */
+enum sched_jnl_kind {
+    SCHED_JNL_LIST_ADD = 1,  /* a: its position + 1 in the process's list */
+    SCHED_JNL_LIST_DROP = 2, /* a: the same, of an entry it removes */
+    SCHED_JNL_ARG = 3,       /* a: task slot being built, b: argument index */
+    SCHED_JNL_HOLD = 4,      /* a: task slot, b: hold index (t->released) */
+};
+#define SCHED_JNL_REC(kind, a, b) ((uint64_t)(kind) << 56 | (uint64_t)(a) << 24 | ((b)&0xffffffu))
+#define SCHED_JNL_KIND(r) ((uint32_t)((r) >> 56))
+#define SCHED_JNL_A(r) ((uint32_t)((r) >> 24))
+#define SCHED_JNL_B(r) ((uint32_t)(r)&0xffffffu)
+/* The calling thread's slot when it is tracked (marked changes), or NULL. */
+extern __thread sched_client *sched_journal;
+static inline void sched_journal_note(uint32_t obj, uint32_t gen, uint64_t rec)
+{
+    sched_client *c = sched_journal;
+    atomic_store_explicit(&c->jnl_obj, (uint64_t)gen << 32 | obj, memory_order_relaxed);
+    atomic_store_explicit(&c->jnl_rec, rec, memory_order_relaxed);
+    /* before the count's change (a release RMW): seen by the service once the process is gone */
+}
 static inline sched_task *sched_task_at(const sched *s, uint32_t slot) { return &s->tasks[slot]; }
 static inline sched_actor *sched_actor_at(const sched *s, uint32_t slot) { return &s->actors[slot]; }
 

@@ -20,6 +20,9 @@ int sched_task_new(sched *s, uint32_t *slot, _Atomic uint64_t *building)
     if (!t)
         return ray_err(RAY_ETOOBIG, "task table full: %u tasks pending (raise "
                                     "RAY_MPI_MAX_TASKS)", s->r->max_tasks - 1);
+    /* Counted before it is recorded: a death between the record (building)
+     * and the count would have its disposal count it down once too often. */
+    atomic_fetch_add_explicit(&s->r->tasks_live, 1, memory_order_relaxed);
     sched_task *k = &s->tasks[t];
     k->gen = ray_gen_next(k->gen);
     if (building)
@@ -36,7 +39,6 @@ int sched_task_new(sched *s, uint32_t *slot, _Atomic uint64_t *building)
     k->actor_gen = 0;
     k->name[0] = 0;
     atomic_store_explicit(&k->released, 0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->r->tasks_live, 1, memory_order_relaxed);
     *slot = t;
     return 0;
 }
@@ -208,15 +210,30 @@ int sched_task_fail(sched *s, const sched_task *t, int code, const char *msg,
     return n;
 }
 
-/* Lets go of hold i (counted in t->released) once: the count moves first,
- * so a death between the two leaks that hold instead of dropping it twice. */
+__thread sched_client *sched_journal;
+
+/* Lets go of hold i (counted in t->released) once.  A tracked thread
+ * marks the object as it drops the count, then moves t->released (the
+ * journal says where, for the node service if it dies in between); any
+ * other (the service) moves t->released first: it does not die there. */
 static void release_hold(sched *s, sched_task *t, uint32_t i, uint32_t obj)
 {
     if (atomic_load_explicit(&t->released, memory_order_relaxed) > i)
         return;
-    atomic_store_explicit(&t->released, i + 1, memory_order_release);
-    if (obj)
-        store_obj_unref(&s->st, obj);
+    if (obj && sched_journal) {
+        sched_journal_note(obj, s->st.objs[obj].gen,
+                           SCHED_JNL_REC(SCHED_JNL_HOLD, (uint32_t)(t - s->tasks), i));
+        int last = store_obj_mark_add(&s->st, obj, 0, -1);
+        atomic_store_explicit(&t->released, i + 1, memory_order_release);
+        if (last)
+            store_obj_free(&s->st, obj);
+        else
+            store_obj_unmark(&s->st, obj);
+    } else {
+        atomic_store_explicit(&t->released, i + 1, memory_order_release);
+        if (obj)
+            store_obj_unref(&s->st, obj);
+    }
     RAY_FAULT(FINISHING);
 }
 
@@ -228,8 +245,10 @@ void sched_task_release(sched *s, uint32_t slot)
     uint32_t nret = sched_task_outputs(s, t, &outs);
     for (uint32_t i = 0; i < nret; i++) /* the producer's hold */
         release_hold(s, t, i, sched_out_ok(s, outs[i]) ? outs[i].slot : 0);
+    uint32_t nargs = t->nargs; /* read once: the slot is shared memory */
     if (sched_args_decode(s, t, &outs, &a) == 0) {
-        for (uint32_t i = 0; i < t->nargs; i++) {
+        nargs = a.n;
+        for (uint32_t i = 0; i < a.n; i++) {
             ray_id id = a.v[i].ref;
             int ref = a.v[i].kind == SCHED_ARG_REF && sched_out_ok(s, (sched_out){id.slot, id.gen});
             release_hold(s, t, nret + i, ref ? id.slot : 0);
@@ -237,7 +256,7 @@ void sched_task_release(sched *s, uint32_t slot)
         sched_args_free(&a);
     }
     /* The body goes last: outs and the arguments point into it. */
-    release_hold(s, t, nret + t->nargs, t->body_obj);
+    release_hold(s, t, nret + nargs, t->body_obj);
 }
 
 void sched_task_dispose(sched *s, uint32_t slot)

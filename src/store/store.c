@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -43,6 +44,10 @@ struct store_region {
     ray_shlock lock;             /* guards alloc, descs and broken */
     uint32_t broken;             /* a rebuild failed: no more allocations */
     store_alloc alloc;
+    /* A process died between an entry's state and objects_live (inside
+     * store_obj_new_at or obj_free): from then on the stats count the
+     * table instead. */
+    _Atomic uint32_t count_doubt;
 };
 
 static uint64_t hdr_size(void) { return RAY_ALIGN_UP((uint64_t)sizeof(store_region), PAGE); }
@@ -150,10 +155,16 @@ static uint32_t slot_pop(store *s)
 int store_obj_new_at(store *s, uint32_t state, int32_t refs, uint32_t *slot_out,
                      store_rec *const *rec, int nrec)
 {
+    _Atomic uint64_t *intent = store_freeing;
+    if (intent)
+        atomic_store_explicit(intent, STORE_ALLOCATING, memory_order_relaxed);
     uint32_t slot = slot_pop(s);
-    if (!slot)
+    if (!slot) {
+        if (intent)
+            atomic_store_explicit(intent, 0, memory_order_relaxed);
         return ray_err(RAY_ETOOBIG, "object table full: %u live objects (raise "
                                     "RAY_MPI_MAX_OBJECTS)", s->max_objects - 1);
+    }
     store_obj *o = &s->objs[slot];
     uint32_t gen = ray_gen_next(o->gen);
     o->gen = gen;
@@ -171,9 +182,11 @@ int store_obj_new_at(store *s, uint32_t state, int32_t refs, uint32_t *slot_out,
     o->flags = 0;
     o->creator = s->client;
     o->u.offset = 0;
-    atomic_store_explicit(&o->refs, refs, memory_order_relaxed);
+    atomic_store_explicit(&o->hold, (uint32_t)refs, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->r->objects_live, 1, memory_order_relaxed);
     atomic_store_explicit(&o->state, state, memory_order_release);
+    if (intent)
+        atomic_store_explicit(intent, 0, memory_order_release);
     return 0;
 }
 
@@ -311,6 +324,13 @@ void store_obj_reset(store *s, uint32_t slot)
 /* Every step can be done again: the block goes back under the lock (a
  * second reset finds none), then the slot is marked free, counted and
  * pushed (a death between those loses the slot, never frees it twice). */
+static void obj_free_tail(store *s, uint32_t slot)
+{
+    atomic_store_explicit(&s->objs[slot].hold, 0, memory_order_relaxed); /* its mark, if any */
+    ray_freelist_push(&s->r->slots, s->objs, sizeof(store_obj), offsetof(store_obj, next_free),
+                      slot);
+}
+
 static void obj_free(store *s, uint32_t slot)
 {
     store_obj *o = &s->objs[slot];
@@ -318,8 +338,7 @@ static void obj_free(store *s, uint32_t slot)
     RAY_FAULT(FREEING);
     atomic_store_explicit(&o->state, STORE_FREE, memory_order_release);
     atomic_fetch_sub_explicit(&s->r->objects_live, 1, memory_order_relaxed);
-    ray_freelist_push(&s->r->slots, s->objs, sizeof(store_obj), offsetof(store_obj, next_free),
-                      slot);
+    obj_free_tail(s, slot);
 }
 
 __thread _Atomic uint64_t *store_freeing;
@@ -335,6 +354,15 @@ void store_obj_free(store *s, uint32_t slot)
         atomic_store_explicit(intent, 0, memory_order_release);
 }
 
+void store_count_doubt(store *s, uint64_t freeing)
+{
+    uint32_t slot = (uint32_t)freeing, gen = (uint32_t)(freeing >> 32);
+    if (freeing == STORE_ALLOCATING ||
+        (slot && slot < s->max_objects && s->objs[slot].gen == gen &&
+         STORE_STATE(atomic_load(&s->objs[slot].state)) == STORE_FREE))
+        atomic_store(&s->r->count_doubt, 1);
+}
+
 void store_obj_free_resume(store *s, uint64_t freeing)
 {
     uint32_t slot = (uint32_t)freeing, gen = (uint32_t)(freeing >> 32);
@@ -342,7 +370,7 @@ void store_obj_free_resume(store *s, uint64_t freeing)
         return;
     store_obj *o = &s->objs[slot];
     if (o->gen == gen && STORE_STATE(atomic_load(&o->state)) != STORE_FREE &&
-        atomic_load(&o->refs) <= 0) {
+        store_obj_refs(o) <= 0) {
         ray_debug("store", "finishing the free of object %u left half done by a dead process",
                   slot);
         obj_free(s, slot);
@@ -352,16 +380,108 @@ void store_obj_free_resume(store *s, uint64_t freeing)
 int store_obj_ref_live(store *s, uint32_t slot, uint32_t gen)
 {
     store_obj *o = &s->objs[slot];
-    int32_t r = atomic_load_explicit(&o->refs, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&o->hold, memory_order_relaxed);
     do
-        if (r <= 0)
+        if (STORE_HOLD_REFS(h) <= 0)
             return 0; /* its last holder let go: it is being freed */
-    while (!atomic_compare_exchange_weak_explicit(&o->refs, &r, r + 1, memory_order_acq_rel,
+    while (!atomic_compare_exchange_weak_explicit(&o->hold, &h, h + 1, memory_order_acq_rel,
                                                   memory_order_relaxed));
     if (o->gen == gen && STORE_STATE(atomic_load(&o->state)) != STORE_FREE)
         return 1;
     store_obj_unref(s, slot); /* another object took the slot meanwhile */
     return 0;
+}
+
+int store_obj_unref_none(const store *s, uint32_t slot)
+{
+    ray_error("store", "object %u (generation %u) released with no reference left; ignored",
+              slot, s->objs[slot].gen);
+    return 0;
+}
+
+__thread uint32_t store_mark;
+
+#define MARK_WARN_YIELDS 200000 /* some seconds of waiting for another process's mark */
+
+/* Until the object carries no mark of another process (a few instructions,
+ * or a dead process's until the node service settles it); its hold word. */
+static uint64_t mark_wait(store_obj *o, uint32_t slot, uint64_t h)
+{
+    for (unsigned spins = 0, yields = 0; STORE_HOLD_MARK(h) && STORE_HOLD_MARK(h) != store_mark;) {
+        if (++spins < 256) {
+            ray_cpu_relax();
+        } else {
+            spins = 0;
+            sched_yield();
+            if (++yields == MARK_WARN_YIELDS)
+                ray_warn("store", "object %u: waiting for process slot %u to finish changing its "
+                                  "count (is the node service stuck?)",
+                         slot, STORE_HOLD_MARK(h) - 1);
+        }
+        h = atomic_load_explicit(&o->hold, memory_order_relaxed);
+    }
+    return h;
+}
+
+int store_obj_mark_add(store *s, uint32_t slot, uint32_t gen, int delta)
+{
+    store_obj *o = &s->objs[slot];
+    const uint64_t me = (uint64_t)store_mark << 32;
+    if (delta > 0 && o->gen != gen)
+        return 0; /* reused already */
+    uint64_t h = atomic_load_explicit(&o->hold, memory_order_relaxed);
+    for (;;) {
+        h = mark_wait(o, slot, h);
+        int32_t n = STORE_HOLD_REFS(h);
+        if (n <= 0)
+            return delta > 0 ? 0 : store_obj_unref_none(s, slot);
+        if (atomic_compare_exchange_weak_explicit(&o->hold, &h, me | (uint32_t)(n + delta),
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            break;
+    }
+    if (delta < 0)
+        return STORE_HOLD_REFS(h) == 1;
+    if (o->gen == gen && STORE_STATE(atomic_load(&o->state)) != STORE_FREE)
+        return 1;
+    store_obj_mark_settle(s, slot, store_mark, 1); /* another object took the slot meanwhile */
+    return 0;
+}
+
+void store_obj_unmark(store *s, uint32_t slot)
+{
+    store_obj *o = &s->objs[slot];
+    uint64_t h = atomic_load_explicit(&o->hold, memory_order_relaxed);
+    while (STORE_HOLD_MARK(h) == store_mark &&
+           !atomic_compare_exchange_weak_explicit(&o->hold, &h, h & 0xffffffffull,
+                                                  memory_order_release, memory_order_relaxed))
+        ;
+}
+
+uint32_t store_obj_mark_of(const store *s, uint32_t slot)
+{
+    if (!slot || slot >= s->max_objects)
+        return 0;
+    return STORE_HOLD_MARK(atomic_load(&s->objs[slot].hold));
+}
+
+void store_obj_mark_settle(store *s, uint32_t slot, uint32_t mark, int undo)
+{
+    store_obj *o = &s->objs[slot];
+    uint64_t h = atomic_load_explicit(&o->hold, memory_order_acquire), nh;
+    int32_t n;
+    do {
+        if (!mark || STORE_HOLD_MARK(h) != mark)
+            return; /* not (or no longer) its change: a free cleared the mark */
+        n = STORE_HOLD_REFS(h) - (undo ? 1 : 0);
+        nh = n > 0 ? (uint32_t)n : (uint64_t)mark << 32; /* the last: marked until freed */
+    } while (!atomic_compare_exchange_weak_explicit(&o->hold, &h, nh, memory_order_acq_rel,
+                                                    memory_order_acquire));
+    if (n > 0)
+        return;
+    if (STORE_STATE(atomic_load(&o->state)) == STORE_FREE)
+        obj_free_tail(s, slot); /* it died inside obj_free: the slot goes back */
+    else
+        store_obj_free(s, slot);
 }
 
 int store_obj_watch(store *s, uint32_t slot)
@@ -453,8 +573,15 @@ void store_get_stats(store *s, store_stats *out)
     out->largest_free_bytes = store_alloc_largest_free(&r->alloc, s->descs);
     ray_shlock_unlock(&r->lock);
     out->capacity_bytes = s->arena_size;
-    out->objects_live = atomic_load(&r->objects_live);
     out->table_high_water = ray_freelist_high_water(&r->slots);
+    out->objects_live = atomic_load(&r->objects_live);
+    if (atomic_load(&r->count_doubt)) { /* count them: exact when nothing moves */
+        uint64_t n = 0;
+        for (uint32_t i = 1; i < out->table_high_water && i < s->max_objects; i++)
+            n += STORE_STATE(atomic_load_explicit(&s->objs[i].state, memory_order_relaxed)) !=
+                 STORE_FREE;
+        out->objects_live = n;
+    }
     out->max_objects = r->max_objects;
 }
 

@@ -37,10 +37,15 @@ enum store_state {
 typedef struct store_obj {
     _Atomic uint32_t state; /* store_state | STORE_WATCHED */
     uint32_t gen;           /* generation, in the object's id */
-    _Atomic int32_t refs;   /* holders: processes, pending tasks, producer */
-    uint32_t next_free;     /* free-stack link */
+    /* Holders (processes, pending tasks, producer) in the low half; the
+     * high half marks a holder's change in flight (see "Marked changes"):
+     * one word, so a count and its mark move in one instruction. */
+    _Atomic uint64_t hold;
     uint64_t size;          /* bytes */
-    uint32_t task;          /* producing task slot, while PENDING */
+    union {
+        uint32_t task;      /* producing task slot, while PENDING */
+        uint32_t next_free; /* free-stack link, while FREE */
+    };
     int32_t err;            /* RAY_E* code, when ERROR */
     uint32_t block;         /* allocator descriptor, 0 for inline bytes */
     uint16_t creator;       /* client slot that made it (CREATED) */
@@ -161,26 +166,47 @@ int store_obj_seal(store *s, uint32_t slot);
 int store_obj_fail(store *s, uint32_t slot, int code, const char *msg, size_t len);
 /* Copies src's error (code and message) into dst.  Returns 1 if dst is watched. */
 int store_obj_copy_error(store *s, uint32_t dst, uint32_t src);
+#define STORE_HOLD_REFS(h) ((int32_t)(uint32_t)(h))
+#define STORE_HOLD_MARK(h) ((uint32_t)((h) >> 32))
+static inline int32_t store_obj_refs(const store_obj *o)
+{
+    return STORE_HOLD_REFS(atomic_load_explicit(&((store_obj *)o)->hold, memory_order_acquire));
+}
 static inline void store_obj_ref(store *s, uint32_t slot)
 {
-    atomic_fetch_add_explicit(&s->objs[slot].refs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->objs[slot].hold, 1, memory_order_relaxed);
 }
 void store_obj_free(store *s, uint32_t slot);
+/* In *store_freeing while the thread is inside store_obj_new_at. */
+#define STORE_ALLOCATING UINT64_MAX
+/* Node service: a process died with *store_freeing == freeing; if that may
+ * have been between an entry's state and the count of live objects, the
+ * stats count the table from now on. */
+void store_count_doubt(store *s, uint64_t freeing);
 /* Node service: a process died while freeing object (gen << 32 | slot):
  * finish that free if the object is still half freed. */
 void store_obj_free_resume(store *s, uint64_t freeing);
 /* One more reference on object (slot, gen) if it is still live: never
  * brings back an object whose last holder let go.  Returns 1 if taken. */
 int store_obj_ref_live(store *s, uint32_t slot, uint32_t gen);
+/* A release of an object nobody holds (a double release): logged, ignored. */
+int store_obj_unref_none(const store *s, uint32_t slot);
 /* Drops one reference; 1 if it was the last: the caller frees the object,
- * which from this instruction on is recorded as being freed. */
+ * which from this instruction on is recorded as being freed.  Never below
+ * zero, so a mistaken release cannot reach into the mark. */
 static inline int store_obj_unref_last(store *s, uint32_t slot)
 {
-    if (atomic_fetch_sub_explicit(&s->objs[slot].refs, 1, memory_order_acq_rel) != 1)
+    store_obj *o = &s->objs[slot];
+    uint64_t h = atomic_load_explicit(&o->hold, memory_order_relaxed);
+    do
+        if (STORE_HOLD_REFS(h) <= 0)
+            return store_obj_unref_none(s, slot);
+    while (!atomic_compare_exchange_weak_explicit(&o->hold, &h, h - 1, memory_order_acq_rel,
+                                                  memory_order_relaxed));
+    if (STORE_HOLD_REFS(h) != 1)
         return 0;
     if (store_freeing)
-        atomic_store_explicit(store_freeing, (uint64_t)s->objs[slot].gen << 32 | slot,
-                              memory_order_relaxed);
+        atomic_store_explicit(store_freeing, (uint64_t)o->gen << 32 | slot, memory_order_relaxed);
     return 1;
 }
 static inline void store_obj_unref(store *s, uint32_t slot)
@@ -188,6 +214,40 @@ static inline void store_obj_unref(store *s, uint32_t slot)
     if (store_obj_unref_last(s, slot))
         store_obj_free(s, slot);
 }
+
+/* ---- Marked changes: a count and its record, for a process that may die.
+ *
+ * A holder records each reference it has somewhere of its own (a list
+ * entry, a task's argument count); the count and the record are two
+ * words, so a process killed between changing one and the other would
+ * leave the node service unable to tell whether its count moved.  A
+ * tracked thread (store_mark set: its process's client slot + 1) so
+ * changes the count and marks the object as its in one instruction,
+ * writes or clears its record, then drops the mark.  Before it starts it
+ * writes in its own slot which object and which record (sched: the
+ * journal), so if it dies the service finds the object, sees whether the
+ * mark is still there (the count moved, the record maybe not), looks at
+ * the record and finishes or undoes the change.  One mark per object at a
+ * time: another marker waits a few instructions; unmarked changes (the
+ * service, drivers' threads) go on beside it.  Threads without a mark
+ * (store_mark 0) get the plain changes. */
+extern __thread uint32_t store_mark;
+
+/* +1 (live objects of generation gen only: 0 if it is freed or reused,
+ * and nothing moved) or -1 (1 if that was the last reference: the object
+ * stays marked while the caller frees it), with the mark set. */
+int store_obj_mark_add(store *s, uint32_t slot, uint32_t gen, int delta);
+/* This thread's mark goes (the count stays); a mark of another process
+ * (the object was freed and reused meanwhile) is left alone. */
+void store_obj_unmark(store *s, uint32_t slot);
+/* Node service: the mark on object slot (0: none, or not a slot). */
+uint32_t store_obj_mark_of(const store *s, uint32_t slot);
+/* Node service, for a dead process whose mark is `mark`, if the object
+ * still carries it: its change undone (-1 after a +1 that is not
+ * recorded) or kept, the mark removed, and the object freed if nobody
+ * holds it (or its free finished, if the process died inside it). */
+void store_obj_mark_settle(store *s, uint32_t slot, uint32_t mark, int undo);
+
 /* Sets WATCHED; returns 1 if the object is already ready (no notice will come). */
 int store_obj_watch(store *s, uint32_t slot);
 
