@@ -1,7 +1,8 @@
 /*
  * gen_seeds.c - the seed corpora of the fuzz targets
- * (tests/fuzz/corpus/<target>/): frames, rings, task specs, settings and
- * handshakes as ray-mpi's own encoders and structs make them, and the
+ * (tests/fuzz/corpus/<target>/): frames, rings, task specs, settings,
+ * handshakes and node-to-node messages as ray-mpi's own encoders and
+ * structs make them, and the
  * usual ways they go wrong, so that each fuzzer starts from the protocol
  * rather than from nothing.  The layout of each seed is the one its target
  * reads (the comment at the top of each fuzz_<name>.c).
@@ -13,6 +14,7 @@
 #include "fuzz.h"
 #include "lib/tap.h"
 #include "sched/sched.h"
+#include "sched/wire.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -401,6 +403,323 @@ static void seeds_hello(void)
     finish("fuzz_hello");
 }
 
+/* ---- fuzz_wire: [mode] a message (0), a task record (1), argument
+ * records (2), outputs (3), or [4, u16 size, u32 tail] a fixed record */
+
+enum { WS_MESSAGE, WS_TASK, WS_ARGS, WS_OUTS, WS_FIXED };
+
+static void put_pad8(seed *s)
+{
+    while (s->n % 8)
+        put_u8(s, 0);
+}
+
+/* Overwrites n bytes at `at` (a field of what was built). */
+static void patch(seed *s, size_t at, const void *v, size_t n)
+{
+    if (at + n > s->n)
+        abort();
+    memcpy(s->b + at, v, n);
+}
+
+static void wire_seed(const char *name, uint8_t mode, const void *p, size_t n)
+{
+    seed s = {.n = 0};
+    put_u8(&s, mode);
+    put(&s, p, n);
+    emit("fuzz_wire", name, &s);
+}
+
+static void message_seed(const char *name, const wire_buf *b, size_t cut)
+{
+    wire_seed(name, WS_MESSAGE, b->data, b->len - cut);
+}
+
+/* A record of type with n bytes of payload, appended with wire_put. */
+static void rec_bytes(wire_buf *b, uint16_t type, const void *payload, size_t n)
+{
+    uint8_t *p = wire_put(b, type, (uint32_t)n);
+    if (!p)
+        abort();
+    if (n)
+        memcpy(p, payload, n);
+}
+
+static void rec(wire_buf *b, uint16_t type, const seed *payload)
+{
+    rec_bytes(b, type, payload->b, payload->n);
+}
+
+/* Argument records (remote.c write_args): values of val_len bytes, refs. */
+static void wire_args(seed *a, int nvals, uint32_t val_len, int nrefs)
+{
+    for (int i = 0; i < nvals; i++) {
+        put_u32(a, SCHED_ARG_VAL);
+        put_u32(a, val_len);
+        for (uint32_t k = 0; k < val_len; k++)
+            put_u8(a, (uint8_t)('a' + i));
+        put_pad8(a);
+    }
+    for (int i = 0; i < nrefs; i++) {
+        wire_ref r = {1, 30 + (uint32_t)i, 2, 0};
+        put_u32(a, SCHED_ARG_REF);
+        put_u32(a, sizeof(r));
+        put(a, &r, sizeof(r));
+    }
+}
+
+/* A task record (remote_encode_task): header, the owner's outputs, name
+ * and resources padded to 8, the argument records. */
+static void wire_task_rec(seed *t, uint8_t kind, uint16_t nret, const char *name, const char *res,
+                          int nvals, uint32_t val_len, int nrefs)
+{
+    seed a = {.n = 0};
+    wire_args(&a, nvals, val_len, nrefs);
+    wire_task w = {.owner_task = 5,
+                   .owner_gen = 1,
+                   .fn = 0x9e3779b97f4a7c15ull,
+                   .cpu_milli = 1000,
+                   .nret = nret,
+                   .nargs = (uint16_t)(nvals + nrefs),
+                   .retries = 3,
+                   .kind = kind,
+                   .res_len = (uint16_t)strlen(res),
+                   .name_len = (uint16_t)strlen(name),
+                   .args_len = (uint32_t)a.n};
+    put(t, &w, sizeof(w));
+    for (uint32_t i = 0; i < nret; i++) {
+        sched_out o = {40 + i, 1};
+        put(t, &o, sizeof(o));
+    }
+    put_str(t, name);
+    put_str(t, res);
+    put_pad8(t);
+    put(t, a.b, a.n);
+}
+
+/* One output of a result (remote.c): inline bytes, where they are, an error. */
+static void wire_out_put(seed *s, uint32_t kind, int32_t code, uint64_t size, const char *bytes)
+{
+    wire_out o = {kind, code, size, 0, 0, 0, (uint32_t)strlen(bytes), 0};
+    if (kind == WIRE_OUT_AT)
+        o = (wire_out){kind, 0, size, 1 << 16, 77, 1, 0, 0};
+    put(s, &o, sizeof(o));
+    put_str(s, bytes);
+    put_pad8(s);
+}
+
+static void wire_result_rec(seed *s, uint32_t claimed)
+{
+    wire_result r = {5, 1, claimed, 0};
+    put(s, &r, sizeof(r));
+    wire_out_put(s, WIRE_OUT_INLINE, 0, 11, "hello world");
+    wire_out_put(s, WIRE_OUT_AT, 0, 1 << 20, "");
+    wire_out_put(s, WIRE_OUT_ERROR, RAY_ETASK, 0, "ValueError: boom");
+}
+
+static void wire_pulls(wire_buf *b, RAY_UNUSED uint32_t claimed)
+{
+    seed s = {.n = 0};
+    wire_pull rq = {12, 3, 7, 1};
+    rec_bytes(b, W_PULL, &rq, sizeof(rq));
+    const struct {
+        int32_t code;
+        uint32_t kind;
+        uint64_t size;
+        const char *bytes;
+    } answers[] = {{0, WIRE_OUT_INLINE, 5, "bytes"},
+                   {0, WIRE_OUT_AT, 1 << 20, ""},
+                   {RAY_ELOST, 0, 0, "node 1: obj:1:12:3 was released"}};
+    for (size_t i = 0; i < RAY_ARRAY_SIZE(answers); i++) {
+        uint32_t len = (uint32_t)strlen(answers[i].bytes);
+        wire_pulled w = {7,    1,   12, 3, answers[i].code, answers[i].kind, answers[i].size,
+                         8192, len, 0};
+        s.n = 0;
+        put(&s, &w, sizeof(w));
+        put_str(&s, answers[i].bytes);
+        rec(b, W_PULLED, &s);
+    }
+    sched_out outs[2] = {{12, 3}, {13, 1}};
+    rec_bytes(b, W_UNPIN, outs, sizeof(outs));
+    rec_bytes(b, W_FREE, outs, sizeof(outs[0]));
+}
+
+static void wire_refs(wire_buf *b, RAY_UNUSED uint32_t claimed)
+{
+    wire_refdelta d[3] = {{12, 3, 1, 0}, {13, 1, -1, 0}, {14, 2, 2, 0}};
+    rec_bytes(b, W_REF, d, sizeof(d));
+}
+
+static void wire_views(wire_buf *b, uint32_t claimed)
+{
+    wire_load l[3] = {{4000, 2, 4, 0}, {-500, 9, 4, 0}, {0, 0, 1, 0}};
+    seed s = {.n = 0};
+    rec_bytes(b, W_LOAD, l, sizeof(l[0]));
+    wire_view v = {claimed, 0};
+    put(&s, &v, sizeof(v));
+    put(&s, l, sizeof(l));
+    rec(b, W_VIEW, &s);
+}
+
+static void wire_names(wire_buf *b, uint32_t claimed)
+{
+    wire_name w = {NAME_PUT, 4, 0, 1, 20, 1, claimed, 0};
+    seed s = {.n = 0};
+    put(&s, &w, sizeof(w));
+    put_str(&s, "counter");
+    rec(b, W_NAME, &s);
+    w.op = NAME_GET;
+    w.name_len = 0;
+    rec_bytes(b, W_NAME_REPLY, &w, sizeof(w));
+}
+
+static void wire_actors(wire_buf *b, RAY_UNUSED uint32_t claimed)
+{
+    wire_actor_new w = {2, 7};
+    seed s = {.n = 0};
+    put(&s, &w, sizeof(w));
+    put_str(&s, "counter");
+    put_pad8(&s);
+    wire_task_rec(&s, TASK_ACTOR_CREATE, 0, "Counter", "", 1, 8, 0);
+    rec(b, W_ACTOR_NEW, &s);
+    wire_actor_reply r = {2, 0, 21, 1, 0, 0};
+    rec_bytes(b, W_ACTOR_NEW_REPLY, &r, sizeof(r));
+    sched_out o = {21, 1};
+    rec_bytes(b, W_ACTOR_KILL, &o, sizeof(o));
+}
+
+static void wire_stop_rec(wire_buf *b, RAY_UNUSED uint32_t claimed)
+{
+    wire_stop st = {0, 0};
+    rec_bytes(b, W_STOP, &st, sizeof(st));
+}
+
+/* Messages of the records of one kind; claimed is the count or length a
+ * record says (a view's nodes, a name's bytes), more than sent or not. */
+static const struct {
+    const char *name;
+    void (*build)(wire_buf *b, uint32_t claimed);
+    uint32_t claimed;
+} wire_groups[] = {
+    {"pulls", wire_pulls, 0},  {"refdeltas", wire_refs, 0},
+    {"view", wire_views, 3},   {"view-of-more-nodes-than-sent", wire_views, 1000},
+    {"name", wire_names, 7},   {"name-longer-than-sent", wire_names, 100},
+    {"actor", wire_actors, 0}, {"stop", wire_stop_rec, 0},
+};
+
+/* A message of one task record, its header's field at `at` then set. */
+static void task_message(const char *name, size_t at, const void *v, size_t n, size_t cut)
+{
+    seed t = {.n = 0};
+    wire_buf b = {NULL, 0, 0};
+    wire_task_rec(&t, TASK_NORMAL, 2, "square", "accel:1", 1, 13, 1);
+    if (v)
+        patch(&t, at, v, n);
+    rec(&b, W_TASK, &t);
+    message_seed(name, &b, cut);
+    wire_buf_free(&b);
+}
+
+/* A W_STOP, then a record header of type and len (len 0: half a header). */
+static void bad_header(const char *name, uint16_t type, uint32_t len)
+{
+    wire_buf b = {NULL, 0, 0};
+    wire_stop_rec(&b, 0);
+    wire_stop_rec(&b, 0);
+    wire_rec h = {type, 0, len};
+    memcpy(b.data + b.len / 2, &h, sizeof(h));
+    message_seed(name, &b, len ? 0 : b.len / 2 - sizeof(h) / 2);
+    wire_buf_free(&b);
+}
+
+/* wire_fixed alone: a record of size (and tail bytes after it) asked for
+ * in what the fuzzer gives, n bytes of p and then extra bytes. */
+static void fixed_seed(const char *name, uint16_t size, uint32_t tail, const void *p, size_t n,
+                       size_t extra)
+{
+    seed s = {.n = 0};
+    put_u8(&s, WS_FIXED);
+    put_u16(&s, size);
+    put_u32(&s, tail);
+    put(&s, p, n);
+    for (size_t i = 0; i < extra; i++)
+        put_u8(&s, (uint8_t)i);
+    emit("fuzz_wire", name, &s);
+}
+
+static void seeds_wire(void)
+{
+    seed s = {.n = 0};
+    wire_buf b = {NULL, 0, 0};
+    task_message("task", 0, NULL, 0, 0);
+    task_message("task-truncated", 0, NULL, 0, 20);
+    uint16_t many = SCHED_MAX_RETURNS + 1;
+    task_message("task-too-many-outputs", offsetof(wire_task, nret), &many, 2, 0);
+    uint32_t big = 4096;
+    task_message("task-args-overrun", offsetof(wire_task, args_len), &big, 4, 0);
+    size_t args = sizeof(wire_task) + 2 * sizeof(sched_out) + 16;
+    uint32_t bad_kind = 7, short_ref = 8, long_val = 1000;
+    task_message("task-arg-of-unknown-kind", args, &bad_kind, 4, 0);
+    task_message("task-arg-overruns", args + 4, &long_val, 4, 0);
+    task_message("task-ref-of-8-bytes", args + 8 + 16 + 4, &short_ref, 4, 0);
+
+    wire_task_rec(&s, TASK_NORMAL, 1, "f", "", 0, 0, 0);
+    rec(&b, W_TASK, &s);
+    message_seed("task-no-args", &b, 0);
+
+    b.len = s.n = 0;
+    wire_result_rec(&s, 3);
+    rec(&b, W_RESULT, &s);
+    message_seed("result", &b, 0);
+    b.len = 0;
+    wire_seed("outputs", WS_OUTS, s.b + sizeof(wire_result), s.n - sizeof(wire_result));
+    patch(&s, offsetof(wire_result, nret), &(uint32_t){5}, 4);
+    rec(&b, W_RESULT, &s);
+    message_seed("result-fewer-outputs-than-said", &b, 0);
+    b.len = 0;
+    patch(&s, sizeof(wire_result) + offsetof(wire_out, size), &(uint64_t){12}, 8);
+    rec(&b, W_RESULT, &s);
+    message_seed("result-inline-size-not-length", &b, 0);
+
+    for (size_t i = 0; i < RAY_ARRAY_SIZE(wire_groups); i++) {
+        b.len = 0;
+        wire_groups[i].build(&b, wire_groups[i].claimed);
+        message_seed(wire_groups[i].name, &b, 0);
+    }
+
+    b.len = s.n = 0; /* a pass of the service's loop: many records to one node */
+    wire_task_rec(&s, TASK_NORMAL, 1, "g", "", 2, 4, 1);
+    rec(&b, W_TASK, &s);
+    s.n = 0;
+    wire_result_rec(&s, 3);
+    rec(&b, W_RESULT, &s);
+    wire_pulls(&b, 0);
+    wire_refs(&b, 0);
+    wire_views(&b, 3);
+    wire_names(&b, 7);
+    wire_stop_rec(&b, 0);
+    message_seed("batch", &b, 0);
+    message_seed("batch-truncated", &b, 100);
+    wire_buf_free(&b);
+    bad_header("record-of-unknown-type", W_TYPE_MAX, 8);
+    bad_header("record-of-type-0", 0, 8);
+    bad_header("record-length-unaligned", W_LOAD, 12);
+    bad_header("record-length-overruns", W_LOAD, 4096);
+    bad_header("record-header-cut", W_LOAD, 0);
+
+    s.n = 0;
+    wire_args(&s, 3, 13, 2);
+    wire_seed("arguments", WS_ARGS, s.b, s.n);
+    s.n = 0;
+    wire_task_rec(&s, TASK_NORMAL, 2, "square", "accel:1", 1, 13, 1);
+    wire_seed("task-record", WS_TASK, s.b, s.n);
+    wire_seed("task-record-odd-length", WS_TASK, s.b, s.n - 3);
+    wire_pull rq = {12, 3, 7, 1};
+    fixed_seed("fixed-with-tail", sizeof(rq), 8, &rq, sizeof(rq), 8);
+    fixed_seed("fixed-short", sizeof(wire_pulled), 0, &rq, sizeof(rq), 0);
+    finish("fuzz_wire");
+}
+
 int main(int argc, char **argv)
 {
     out_dir = argc > 1 ? argv[1] : NULL;
@@ -411,5 +730,6 @@ int main(int argc, char **argv)
     seeds_task();
     seeds_config();
     seeds_hello();
+    seeds_wire();
     return out_dir ? 0 : tap_done();
 }
