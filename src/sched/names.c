@@ -237,7 +237,7 @@ void names_on_actor_new(sched_service *svc, uint32_t from, const uint8_t *p, uin
         wire_pad8(w.name_len) > len - sizeof(w) ||
         wire_task_parse((const uint8_t *)name + wire_pad8(w.name_len),
                         len - (uint32_t)(sizeof(w) + wire_pad8(w.name_len)), &v) ||
-        v.t.kind != TASK_ACTOR_CREATE) {
+        v.t.kind != TASK_ACTOR_CREATE || v.t.nret != 0) {
         cluster_fail(svc, from, "node %u sent a malformed actor creation", from);
         return;
     }
