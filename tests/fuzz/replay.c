@@ -117,7 +117,8 @@ static char **list_inputs(const char *dir, size_t *n)
     }
     if (d)
         closedir(d);
-    qsort(v, *n, sizeof(*v), by_name);
+    if (*n) /* none: v is NULL, which qsort may not be given */
+        qsort(v, *n, sizeof(*v), by_name);
     return v;
 }
 
