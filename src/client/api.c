@@ -383,6 +383,14 @@ RAY_API int ray_get_stats(ray_stats *out)
     out->store_used_bytes = ss.used_bytes;
     out->objects_live = ss.objects_live;
     out->tasks_live = atomic_load(&r->tasks_live);
+    if (atomic_load(&r->tasks_doubt)) { /* count them: exact when nothing moves */
+        sched *sh = cl_sched();
+        uint32_t hw = RAY_MIN(ray_freelist_high_water(&r->task_slots), r->max_tasks);
+        out->tasks_live = 0;
+        for (uint32_t t = 1; t < hw; t++)
+            out->tasks_live += TASK_STATE(atomic_load_explicit(&sh->tasks[t].state,
+                                                               memory_order_relaxed)) != TASK_FREE;
+    }
     out->workers = atomic_load(&r->workers_alive);
     out->actors = atomic_load(&r->actors_alive);
     out->net_msgs_in = atomic_load(&r->net_msgs_in);

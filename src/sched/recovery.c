@@ -166,7 +166,12 @@ static void recover_batch(sched_service *svc, uint32_t slot, sched_queue *q, int
 static void recover_building(sched_service *svc, sched_client *sc)
 {
     sched *sh = &svc->sh;
-    sched_out b = sched_unpack(atomic_exchange(&sc->building, 0));
+    uint64_t v = atomic_exchange(&sc->building, 0);
+    if (v == SCHED_BUILDING_NEW) { /* between taking a slot and recording it */
+        atomic_store(&sh->r->tasks_doubt, 1);
+        return;
+    }
+    sched_out b = sched_unpack(v);
     if (!b.slot || b.slot >= sh->r->max_tasks || sh->tasks[b.slot].gen != b.gen)
         return;
     ray_debug("sched", "letting go of task slot %u that dead pid %d was building", b.slot, sc->pid);

@@ -220,6 +220,9 @@ typedef struct sched_region {
     ray_freelist actor_slots;
     _Atomic uint32_t svc_sleeping;   /* the node service sleeps: write its eventfd */
     _Atomic uint64_t tasks_live;
+    /* A process died between taking a task slot and recording it
+     * (sched_task_new): from then on the stats count the task table. */
+    _Atomic uint32_t tasks_doubt;
     char pad1[RAY_CACHELINE];
     sched_queue ready;
     char pad2[RAY_CACHELINE];
@@ -316,6 +319,8 @@ static inline sched_actor *sched_actor_at(const sched *s, uint32_t slot) { retur
  * A process that builds tasks says so in *building (its shared slot, or
  * NULL) before the slot counts as live: if it dies while building, the
  * node service lets the half-built task go. */
+/* In *building while a slot is being taken (not yet recorded). */
+#define SCHED_BUILDING_NEW UINT64_MAX
 int sched_task_new(sched *s, uint32_t *slot, _Atomic uint64_t *building);
 void sched_task_free(sched *s, uint32_t slot);
 /* Where the body of task t is (inline or its body object), or NULL if it

@@ -15,13 +15,19 @@
 
 int sched_task_new(sched *s, uint32_t *slot, _Atomic uint64_t *building)
 {
+    /* Said before the slot is taken: a death before it is recorded (in
+     * building, counted just before) leaves the count in doubt, and the
+     * node service then has the stats count the table. */
+    if (building)
+        atomic_store_explicit(building, SCHED_BUILDING_NEW, memory_order_relaxed);
     uint32_t t = ray_freelist_pop(&s->r->task_slots, s->tasks, sizeof(sched_task),
                                   offsetof(sched_task, next_free));
-    if (!t)
+    if (!t) {
+        if (building)
+            atomic_store_explicit(building, 0, memory_order_relaxed);
         return ray_err(RAY_ETOOBIG, "task table full: %u tasks pending (raise "
                                     "RAY_MPI_MAX_TASKS)", s->r->max_tasks - 1);
-    /* Counted before it is recorded: a death between the record (building)
-     * and the count would have its disposal count it down once too often. */
+    }
     atomic_fetch_add_explicit(&s->r->tasks_live, 1, memory_order_relaxed);
     sched_task *k = &s->tasks[t];
     k->gen = ray_gen_next(k->gen);

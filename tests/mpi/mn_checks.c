@@ -440,11 +440,11 @@ static int mode_slowdag(int nodes)
             ray_task_opts_init(&o);
             o.node = i % nodes;
             if (ray_submit("busy", NULL, 0, &o, &r[i]))
-                return 1;
+                return printf("# slowdag round %d: submit: %s\n", round, ray_last_error()), 1;
         }
         for (int i = 0; i < n; i++)
             if (get_i64(r[i]) < 0)
-                return 1;
+                return printf("# slowdag round %d: task %d: %s\n", round, i, ray_last_error()), 1;
         if (!round) {
             printf("# ready\n");
             fflush(stdout);
