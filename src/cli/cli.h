@@ -8,6 +8,8 @@
 
 #include "common/common.h"
 
+#include <signal.h>
+
 struct sched_service;
 
 typedef struct node_args {
@@ -31,6 +33,9 @@ typedef struct node_args {
 /* Runs the node service until its driver leaves; returns the exit status
  * for the process (the driver's status under ray-mpi). */
 int node_service_main(const node_args *a);
+/* Blocks the signals the node service takes through its signalfd and
+ * returns them in *set (before MPI_Init too: MPI's threads never take them). */
+void node_block_signals(sigset_t *set);
 
 /* Workers' output, prefixed (output.c). */
 typedef struct out_streams out_streams;

@@ -88,14 +88,10 @@ static void abort_job(void *arg, int code)
 
 int launch_mpi(const ray_config *cfg, const char *exe, int exe_errno, char *const *argv)
 {
-    /* The node service takes these signals through a signalfd: blocked
+    /* The node service takes its signals through a signalfd: blocked
      * before MPI_Init, so MPI's own threads never take them instead. */
     sigset_t set;
-    sigemptyset(&set);
-    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < RAY_ARRAY_SIZE(sigs); i++)
-        sigaddset(&set, sigs[i]);
-    sigprocmask(SIG_BLOCK, &set, NULL);
+    node_block_signals(&set);
     uint32_t node, num_nodes;
     if (net_boot_init(NULL, NULL, &node, &num_nodes)) {
         fprintf(stderr, "ray-mpi: %s\n", ray_last_error());

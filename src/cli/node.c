@@ -387,14 +387,19 @@ static int setup(node *n)
     return 0;
 }
 
+void node_block_signals(sigset_t *set)
+{
+    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    sigemptyset(set);
+    for (size_t i = 0; i < RAY_ARRAY_SIZE(sigs); i++)
+        sigaddset(set, sigs[i]);
+    sigprocmask(SIG_BLOCK, set, NULL);
+}
+
 static int setup_events(node *n)
 {
     sigset_t set;
-    sigemptyset(&set);
-    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < RAY_ARRAY_SIZE(sigs); i++)
-        sigaddset(&set, sigs[i]);
-    sigprocmask(SIG_BLOCK, &set, NULL);
+    node_block_signals(&set);
     signal(SIGPIPE, SIG_IGN);
     n->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     n->ep = epoll_create1(EPOLL_CLOEXEC);

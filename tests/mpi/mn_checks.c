@@ -408,19 +408,25 @@ static void on_term(int sig)
 
 /* sigterm: node 1's service gets SIGTERM; the driver is told (SIGTERM) and
  * exits 7 on it. */
-static int mode_sigterm(void)
+/* Sends sig to node 1's node service (a task there says its pid). */
+static void signal_node1(int sig)
 {
-    signal(SIGTERM, on_term);
     ray_task_opts o;
     ray_task_opts_init(&o);
     o.node = 1;
     ray_ref r;
     if (ray_submit("parent_pid", NULL, 0, &o, &r) == 0) {
         pid_t svc = (pid_t)get_i64(r);
-        printf("# SIGTERM to node 1's node service, pid %d\n", (int)svc);
+        printf("# killing node 1's node service with %s, pid %d\n", strsignal(sig), (int)svc);
         fflush(stdout);
-        kill_pid(svc, SIGTERM);
+        kill_pid(svc, sig);
     }
+}
+
+static int mode_sigterm(void)
+{
+    signal(SIGTERM, on_term);
+    signal_node1(SIGTERM);
     for (int i = 0; i < 600 && !got_term; i++)
         sleep_s(0.1);
     printf(got_term ? "# the driver was told: SIGTERM\n" : "# the driver was never told\n");
@@ -522,16 +528,7 @@ int main(int argc, char **argv)
     if (argc > 2 && !strcmp(argv[1], "cpus"))
         return mode_cpus(nodes, atof(argv[2]));
     if (argc > 1 && !strcmp(argv[1], "killrank")) {
-        ray_task_opts o;
-        ray_task_opts_init(&o);
-        o.node = 1;
-        ray_ref r;
-        if (ray_submit("parent_pid", NULL, 0, &o, &r) == 0) {
-            pid_t svc = (pid_t)get_i64(r);
-            printf("# killing node 1's node service, pid %d\n", (int)svc);
-            fflush(stdout);
-            kill_pid(svc, SIGKILL);
-        }
+        signal_node1(SIGKILL);
         sleep_s(60); /* the job ends under us */
         printf("# still alive 60 s later\n");
         return 1;
