@@ -318,10 +318,10 @@ RAY_API int ray_cancel(ray_ref ref, int force)
     if (rc)
         return rc;
     uint32_t st = STORE_STATE(atomic_load(&o->state));
-    if (st == STORE_CREATED)
+    if (st == STORE_CREATED && o->creator)
         return ray_err(RAY_EINVAL, "ray_cancel: the object was made by ray_create, not a task");
     if (st != STORE_PENDING)
-        return 0; /* finished: nothing to cancel */
+        return 0; /* finished, or its result arriving from another node */
     sched *sh = cl_sched();
     uint32_t t = o->task;
     if (!t || t >= sh->r->max_tasks)

@@ -378,7 +378,6 @@ int pull_start(sched_service *svc, uint32_t from, uint64_t roff, uint64_t size, 
     void *dst;
     if (!store_obj_writing(st, obj)) /* failed (cancelled) meanwhile: not wanted */
         return ray_err(RAY_ECANCELLED, "not wanted any more");
-    st->objs[obj].creator = 0;
     int rc = store_obj_alloc(st, obj, size, &dst);
     if (rc)
         return rc;

@@ -271,9 +271,11 @@ int store_obj_writing(store *s, uint32_t slot)
 {
     store_obj *o = &s->objs[slot];
     uint32_t old = atomic_load(&o->state);
-    while (STORE_STATE(old) == STORE_PENDING)
+    while (STORE_STATE(old) == STORE_PENDING) {
+        o->creator = (uint16_t)s->client; /* published by the exchange below */
         if (atomic_compare_exchange_weak(&o->state, &old, STORE_CREATED | (old & STORE_WATCHED)))
             return 1;
+    }
     return 0;
 }
 

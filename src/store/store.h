@@ -48,7 +48,7 @@ typedef struct store_obj {
     };
     int32_t err;            /* RAY_E* code, when ERROR */
     uint32_t block;         /* allocator descriptor, 0 for inline bytes */
-    uint16_t creator;       /* client slot that made it (CREATED) */
+    uint16_t creator;       /* client slot that made it (CREATED); 0: the service */
     uint16_t flags;
     union {
         uint64_t offset;    /* arena offset of the bytes */
@@ -158,7 +158,10 @@ int store_obj_alloc(store *s, uint32_t slot, uint64_t size, void **data);
 void store_obj_reset(store *s, uint32_t slot);
 /* PENDING -> CREATED: its bytes are being written by the node service
  * (from another node), so nobody fails it meanwhile; 0 if it was not
- * PENDING any more. */
+ * PENDING any more.  The creator becomes this store's client (0, the
+ * service) before the state says CREATED: the driver that submitted the
+ * task made the PENDING entry, and must not take it for one of its own
+ * ray_create objects while the result arrives. */
 int store_obj_writing(store *s, uint32_t slot);
 /* PENDING or CREATED -> SEALED.  Returns 1 if the node service watches it. */
 int store_obj_seal(store *s, uint32_t slot);

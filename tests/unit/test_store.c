@@ -2,9 +2,10 @@
  * test_store.c - the object store's table (src/store/store.c) on a control
  * region and arena built here as the node service builds them: entries
  * taken and their ids looked up; bytes inline (up to 24) or in the arena,
- * visible through the read-only views; seal and watch; references, with
- * the last release freeing the entry so its old id is refused and its slot
- * reused under a new generation; RAY_ENOMEM naming the size asked and the
+ * visible through the read-only views; seal and watch; a pending entry
+ * the service writes (a result from another node) no longer taken for
+ * its creator's own; references, with the last release freeing the entry
+ * so its old id is refused and its slot reused under a new generation; RAY_ENOMEM naming the size asked and the
  * bytes free; errors (fail, copy_error) keeping code and message; and
  * store_repair after a process died holding the store lock: the allocator
  * rebuilt from the table must agree with the live objects.
@@ -170,6 +171,25 @@ static void test_seal_and_watch(void)
     is_int(store_obj_watch(S, b), 1, "and a watch after the seal sees it ready");
     store_obj_unref(S, a);
     store_obj_unref(S, b);
+}
+
+/* A result that comes from another node: the service (client 0) writes
+ * into the PENDING entry the submitting driver made. */
+static void test_writing(void)
+{
+    uint32_t a = obj_new(STORE_PENDING, 1), self = S->client;
+    store_obj *o = store_obj_at(S, a);
+    ok(o->creator == self && self != 0, "a pending entry names the driver that made it (%u)", self);
+    S->client = 0;
+    is_int(store_obj_writing(S, a), 1, "the service starts writing a pending entry");
+    S->client = self;
+    ok(STORE_STATE(atomic_load(&o->state)) == STORE_CREATED && o->creator == 0,
+       "CREATED by the service: the driver does not take it for its own unsealed object "
+       "(creator %u)", o->creator);
+    is_int(store_obj_writing(S, a), 0, "writing it again: no longer pending");
+    ok(o->creator == 0, "and the creator is left alone");
+    store_obj_seal(S, a);
+    store_obj_unref(S, a);
 }
 
 static void test_refs_and_reuse(void)
@@ -547,6 +567,7 @@ int main(void)
     test_arena();
     test_enomem();
     test_seal_and_watch();
+    test_writing();
     test_refs_and_reuse();
     test_marked_changes();
     test_errors();
