@@ -44,6 +44,7 @@ typedef struct node {
     const node_args *a;
     ray_config cfg;
     sched_service *svc;
+    topo *topo;           /* this node (src/topo), for the service's placements */
     int ep, sigfd;
     int *socks;           /* per client slot: its socket, -1 */
     uint32_t nsocks;
@@ -340,15 +341,15 @@ static void start_sentinel(node *n)
 
 static int setup(node *n)
 {
-    topo_node t;
     double cpus, gpus;
     uint64_t store_bytes;
     uint32_t max_workers;
-    int rc = topo_detect(&n->cfg, &t);
+    int rc = topo_load(&n->cfg, &n->topo);
+    const topo_node *t = rc ? NULL : topo_resources(n->topo);
     if (!rc)
-        rc = topo_resolve(&n->cfg, &t, &cpus, &gpus, &store_bytes, &max_workers);
+        rc = topo_resolve(&n->cfg, t, &cpus, &gpus, &store_bytes, &max_workers);
     if (!rc && n->cfg.show_placement)
-        rc = topo_show_config(&n->cfg, stderr);
+        rc = topo_show(n->topo, stderr);
     if (rc)
         return rc;
     if (n->cfg.object_store_memory_auto && n->a->local_size > 1) /* a share per node service */
@@ -364,14 +365,19 @@ static int setup(node *n)
     while (!tag)
         if (getrandom(&tag, sizeof(tag), 0) != sizeof(tag))
             tag = (uint16_t)(getpid() ^ ray_now_ns());
-    sched_service_opts o = {&n->cfg, cpus, gpus, n->cfg.resources, n->a->node,
-                            n->a->num_nodes, n->a->exe, n->a->argv, tag};
+    sched_service_opts o = {&n->cfg,         cpus,       gpus, n->cfg.resources, n->a->node,
+                            n->a->num_nodes, n->a->exe, n->a->argv, tag, n->topo};
     if ((rc = sched_service_create(&o, &n->svc)))
         return rc;
+    /* Workers bind themselves from this (no discovery of their own). */
+    char xml[PATH_MAX + 16];
+    snprintf(xml, sizeof(xml), "%s/topology.xml", n->jobdir);
+    if (topo_is_this_machine(n->topo) && topo_export_xml(n->topo, xml))
+        ray_warn("node", "workers will discover the machine themselves: %s", ray_last_error());
     ray_info("node", "%g CPUs (%s), %g GPUs (%s), object store %.2f GB (%s), job directory %s",
-             cpus, n->cfg.num_cpus_auto ? t.cpus_from : "RAY_MPI_NUM_CPUS", gpus,
-             n->cfg.num_gpus_auto ? t.gpus_from : "RAY_MPI_NUM_GPUS", store_bytes / 1e9,
-             n->cfg.object_store_memory_auto ? t.memory_from : "setting", n->jobdir);
+             cpus, n->cfg.num_cpus_auto ? t->cpus_from : "RAY_MPI_NUM_CPUS", gpus,
+             n->cfg.num_gpus_auto ? t->gpus_from : "RAY_MPI_NUM_GPUS", store_bytes / 1e9,
+             n->cfg.object_store_memory_auto ? t->memory_from : "setting", n->jobdir);
     sched_service_on_spawn(n->svc, on_spawn, n);
     if (n->a->driver_sock < 0 && n->cfg.prefix && (n->outs = outs_create(n->a->node)))
         sched_service_capture_output(n->svc, 1);
@@ -556,6 +562,8 @@ static void teardown(node *n)
         n->a->leave(n->a->net_arg, n->svc);
     n->joined = 0;
     sched_service_destroy(n->svc);
+    topo_free(n->topo);
+    n->topo = NULL;
     outs_destroy(n->outs);
     n->outs = NULL;
     if (n->sentinel_pid > 0) {

@@ -554,16 +554,30 @@ static void mailbox_wait(sched_queue *q)
     }
 }
 
-static void set_gpu_env(void)
+/* Runs where the service placed it (sched_client.bind): its CPUs and NUMA
+ * domain, and the GPU variables of its GPUs; again only when the service
+ * changed them (bind_seq), so a task of the same shape costs a load. */
+static void bind_apply(void)
 {
+    static uint32_t seen;
+    static int init;
     sched_client *me = ray_cl.me;
-    if (!me->ngpus)
+    uint32_t seq = atomic_load_explicit(&me->bind_seq, memory_order_acquire);
+    if (seq == seen)
         return;
-    char buf[128];
-    size_t k = 0;
-    for (uint32_t i = 0; i < me->ngpus && i < 16 && k < sizeof(buf) - 8; i++)
-        k += (size_t)snprintf(buf + k, sizeof(buf) - k, "%s%u", i ? "," : "", me->gpu_ids[i]);
-    ray_env_set("CUDA_VISIBLE_DEVICES", buf);
+    seen = seq;
+    const topo_binding *b = &me->bind;
+    for (int i = 0; i < me->gpu_env.n && i < 3; i++)
+        ray_env_set(me->gpu_env.var[i].name, me->gpu_env.var[i].value);
+    if (!b->apply || !b->cpus[0])
+        return;
+    if (!init) { /* the service's export: no discovery of our own */
+        char xml[sizeof(ray_cl.jobdir) + 16];
+        snprintf(xml, sizeof(xml), "%s/topology.xml", ray_cl.jobdir);
+        init = !topo_bind_init(xml);
+    }
+    if (topo_bind_self(b))
+        ray_warn("worker", "runs unbound: %s", ray_last_error());
 }
 
 static void dedicated_loop(void)
@@ -580,7 +594,7 @@ static void dedicated_loop(void)
         sched_out b = me->batch[0];
         msg_task done = {b.slot, b.gen};
         atomic_store(&me->state, CLIENT_RUNNING);
-        set_gpu_env();
+        bind_apply(); /* a task of another shape: the grant the service gave for it */
         batch_pos = 0;
         if (claim(b))
             worker_run_task(b.slot);
@@ -719,6 +733,7 @@ static void actor_loop(void)
 _Noreturn void worker_main(void)
 {
     ray_debug("worker", "worker slot %u kind %u started", ray_cl.slot, ray_cl.kind);
+    bind_apply();
     switch (ray_cl.kind) {
     case CLIENT_DEDICATED: dedicated_loop(); break;
     case CLIENT_ACTOR: actor_loop(); break;

@@ -90,7 +90,9 @@ void svc_actor_place(sched_service *svc, uint32_t a)
     grant g;
     uint32_t slot;
     ac->worker = 0;
-    if (!svc_acquire(svc, &g, ac->cpu_milli, ac->gpu_milli, res, res_len)) {
+    /* An actor that holds no CPU once it runs is not bound to one either. */
+    if (!svc_acquire(svc, &g, ac->cpu_milli, ac->cpu_place_only ? 0 : ac->cpu_milli,
+                     ac->gpu_milli, res, res_len)) {
         svc_pend_push(&svc->actors_waiting, a, ac->gen);
         return;
     }

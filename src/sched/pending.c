@@ -185,15 +185,25 @@ void svc_deps_ready(sched_service *svc, uint32_t t)
 }
 
 /* A dedicated worker with nothing to do, started or still starting. */
-static svc_client *idle_dedicated(sched_service *svc)
+/* An idle dedicated worker for grant g: one that last ran with the same
+ * GPUs first (CUDA reads CUDA_VISIBLE_DEVICES once, when a process first
+ * uses it), else any. */
+static svc_client *idle_dedicated(sched_service *svc, const grant *g)
 {
+    svc_client *any = NULL;
     FOR_LIVE(svc, i)
     {
         svc_client *c = &svc->cl[i];
-        if (c->kind == CLIENT_DEDICATED && !c->task && !c->exit_ns)
+        if (c->kind != CLIENT_DEDICATED || c->task || c->exit_ns)
+            continue;
+        const topo_binding *b = &sched_client_at(&svc->sh, i)->bind;
+        if (b->ngpus == g->bind.ngpus &&
+            !memcmp(b->gpu_ids, g->bind.gpu_ids, b->ngpus * sizeof(b->gpu_ids[0])))
             return c;
+        if (!any)
+            any = c;
     }
-    return NULL;
+    return any;
 }
 
 void svc_give_to(sched_service *svc, svc_client *c, uint32_t t)
@@ -239,9 +249,9 @@ static void try_shaped(sched_service *svc)
         int res_len;
         const char *res = sched_task_res(sh, k, &res_len);
         grant g;
-        if (!svc_acquire(svc, &g, k->cpu_milli, k->gpu_milli, res, res_len))
+        if (!svc_acquire(svc, &g, k->cpu_milli, k->cpu_milli, k->gpu_milli, res, res_len))
             return;
-        svc_client *c = idle_dedicated(svc);
+        svc_client *c = idle_dedicated(svc, &g);
         uint32_t slot;
         if (!c) {
             if (svc_spawn(svc, CLIENT_DEDICATED, 0, &slot)) {

@@ -87,6 +87,8 @@ static int client_alloc(sched_service *svc, uint32_t kind, uint32_t *out)
         sc->batch_n = 0;
         sc->actor = 0;
         sc->ngpus = 0;
+        memset(&sc->bind, 0, sizeof(sc->bind)); /* unbound until the service says */
+        memset(&sc->gpu_env, 0, sizeof(sc->gpu_env));
         atomic_store(&sc->held_n, 0);
         atomic_store(&sc->looking, 0);
         ray_ring_init(&sc->c2s, SCHED_C2S_RING);
@@ -103,6 +105,7 @@ static int client_alloc(sched_service *svc, uint32_t kind, uint32_t *out)
 void svc_client_free(sched_service *svc, uint32_t i)
 {
     svc_client *c = &svc->cl[i];
+    topo_release(svc->busy, c->place_key); /* a placement nobody gave back (a death) */
     uint32_t last = svc->live[--svc->nlive];
     svc->live[c->live_pos] = last;
     svc->cl[last].live_pos = c->live_pos;
@@ -172,6 +175,24 @@ void svc_tell_exit(sched_service *svc, uint32_t i)
     ray_evc_signal(&sc->mailbox.evc, 1 << 30);
 }
 
+/* The lowest slot of the pool's plan no live pool worker has: the pool
+ * fills NUMA domains in turn, and a worker that died leaves its place to
+ * the next. */
+static uint32_t plan_take(sched_service *svc)
+{
+    uint32_t n = svc->max_workers, k = 0;
+    uint8_t *used = calloc(n ? n : 1, 1);
+    if (!used)
+        return 0;
+    FOR_LIVE(svc, i)
+    if (svc->cl[i].plan && svc->cl[i].plan <= n)
+        used[svc->cl[i].plan - 1] = 1;
+    while (k < n && used[k])
+        k++;
+    free(used);
+    return k < n ? k + 1 : 0;
+}
+
 int svc_spawn(sched_service *svc, uint32_t kind, uint32_t actor, uint32_t *slot_out)
 {
     if (atomic_load(&svc->sh.r->fatal))
@@ -185,6 +206,8 @@ int svc_spawn(sched_service *svc, uint32_t kind, uint32_t actor, uint32_t *slot_
     svc_client *c = &svc->cl[slot];
     c->actor = actor;
     sched_client_at(&svc->sh, slot)->actor = actor;
+    if (kind == CLIENT_POOL && (c->plan = plan_take(svc)))
+        svc_bind_set(svc, slot, &svc->plan[c->plan - 1]);
     int sock, outs[2];
     pid_t pid;
     rc = sched_spawn_process(svc->exe, svc->argv, slot, &sock, &pid, svc->capture ? outs : NULL);

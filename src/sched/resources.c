@@ -66,30 +66,6 @@ static void res_take(sched_service *svc, const char *want, int sign)
     }
 }
 
-static int gpus_needed(uint32_t milli)
-{
-    return (int)((milli + 999) / 1000);
-}
-
-static int gpus_free(sched_service *svc)
-{
-    int total = (int)floor(svc->gpus + 1e-9);
-    return total - __builtin_popcountll(svc->gpu_busy);
-}
-
-static uint64_t gpus_take(sched_service *svc, int n)
-{
-    uint64_t got = 0;
-    int total = RAY_MIN((int)floor(svc->gpus + 1e-9), 64);
-    for (int i = 0; i < total && n > 0; i++)
-        if (!(svc->gpu_busy & (1ull << i))) {
-            got |= 1ull << i;
-            n--;
-        }
-    svc->gpu_busy |= got;
-    return got;
-}
-
 /* CPU the pool could give back if asked: all but what dedicated workers
  * and actors hold.  Asking for more than that would only starve tasks. */
 static int32_t cpu_reclaimable(sched_service *svc)
@@ -101,23 +77,31 @@ static int32_t cpu_reclaimable(sched_service *svc)
     return (int32_t)(svc->cpus * 1000.0 + 0.5) - held;
 }
 
-/* Takes cpu, gpus and custom resources into g, all or nothing, before a
- * process to run the task or actor exists.  When only CPU is short and
- * the pool holds enough, asks pool workers to give theirs back. */
-int svc_acquire(sched_service *svc, grant *g, uint32_t cpu, uint32_t gpu, const char *res,
-                int res_len)
+/* When only CPU is short and the pool holds enough, asks pool workers to
+ * give theirs back. */
+int svc_acquire(sched_service *svc, grant *g, uint32_t cpu, uint32_t bind_cpu, uint32_t gpu,
+                const char *res, int res_len)
 {
     char why[256];
-    int ng = gpus_needed(gpu);
-    if (ng > gpus_free(svc) || svc_res_check(svc, res, res_len, why, sizeof(why)) != 1)
+    if (!topo_gpus_fit(svc->topo, svc->busy, gpu) ||
+        svc_res_check(svc, res, res_len, why, sizeof(why)) != 1)
         return 0;
     if (!sched_cpu_try(&svc->sh, (int32_t)cpu)) {
         if (cpu_reclaimable(svc) >= (int32_t)cpu)
             svc->want_cpu = 1;
         return 0;
     }
+    topo_request req = {bind_cpu, gpu, 0, NULL};
+    uint64_t key = ++svc->place_seq;
+    int rc = topo_place(svc->topo, svc->busy, key, &req, &g->bind);
+    if (rc) { /* feasibility was checked on arrival: the plan disagrees with the node */
+        sched_cpu_put(&svc->sh, (int32_t)cpu);
+        ray_warn("sched", "cannot place %g CPUs, %g GPUs: %s", cpu / 1000.0, gpu / 1000.0,
+                 ray_last_error());
+        return 0;
+    }
     g->cpu = cpu;
-    g->gpus = gpus_take(svc, ng);
+    g->key = key;
     snprintf(g->res, sizeof(g->res), "%.*s", res_len > 0 ? res_len : 0, res ? res : "");
     res_take(svc, g->res, 1);
     return 1;
@@ -127,22 +111,32 @@ int svc_acquire(sched_service *svc, grant *g, uint32_t cpu, uint32_t gpu, const 
 void svc_grant_drop(sched_service *svc, grant *g)
 {
     sched_cpu_put(&svc->sh, (int32_t)g->cpu);
-    svc->gpu_busy &= ~g->gpus;
+    topo_release(svc->busy, g->key);
     res_take(svc, g->res, -1);
     memset(g, 0, sizeof(*g));
 }
 
-/* Client c holds what g holds from now on. */
+void svc_bind_set(sched_service *svc, uint32_t slot, const topo_binding *b)
+{
+    sched_client *sc = sched_client_at(&svc->sh, slot);
+    sc->bind = *b;
+    sc->ngpus = RAY_MIN(b->ngpus, 16u);
+    memcpy(sc->gpu_ids, b->gpu_ids, sizeof(sc->gpu_ids));
+    if (topo_gpu_env(svc->topo, b, &sc->gpu_env))
+        memset(&sc->gpu_env, 0, sizeof(sc->gpu_env));
+    atomic_fetch_add_explicit(&sc->bind_seq, 1, memory_order_release);
+}
+
 void svc_grant_to(sched_service *svc, svc_client *c, const grant *g)
 {
-    sched_client *sc = sched_client_at(&svc->sh, (uint32_t)(c - svc->cl));
-    c->gpus = g->gpus;
+    uint32_t slot = (uint32_t)(c - svc->cl);
+    sched_client *sc = sched_client_at(&svc->sh, slot);
+    if (c->place_key != g->key)
+        topo_release(svc->busy, c->place_key);
+    c->place_key = g->key;
     snprintf(c->res, sizeof(c->res), "%s", g->res);
     atomic_store(&sc->cpu_held, (int32_t)g->cpu);
-    sc->ngpus = 0;
-    for (int i = 0; i < 64 && sc->ngpus < 16; i++)
-        if (c->gpus & (1ull << i))
-            sc->gpu_ids[sc->ngpus++] = (uint16_t)i;
+    svc_bind_set(svc, slot, &g->bind);
 }
 
 /* What client c holds goes back to the node: all of its cpu_held (a worker
@@ -163,8 +157,8 @@ void svc_release(sched_service *svc, svc_client *c)
     int32_t cpu = atomic_exchange(&sc->cpu_held, 0);
     if (cpu > 0)
         sched_cpu_put(&svc->sh, cpu);
-    svc->gpu_busy &= ~c->gpus;
-    c->gpus = 0;
+    topo_release(svc->busy, c->place_key);
+    c->place_key = 0;
     sc->ngpus = 0;
     res_take(svc, c->res, -1);
     c->res[0] = 0;
@@ -224,6 +218,6 @@ void svc_describe_holders(sched_service *svc, char *buf, size_t cap)
     size_t n = strlen(buf);
     int gpus = (int)floor(svc->gpus + 1e-9);
     if (gpus > 0 && n < cap)
-        snprintf(buf + n, cap - n, "; %d of %d GPUs held", __builtin_popcountll(svc->gpu_busy),
+        snprintf(buf + n, cap - n, "; %g of %d GPUs held", topo_gpus_held(svc->busy) / 1000.0,
                  gpus);
 }

@@ -23,6 +23,7 @@
 
 #include "common/common.h"
 #include "store/store.h"
+#include "topo/topo.h"
 
 #define SCHED_BATCH_MAX 32
 #define SCHED_STACK_MAX 48   /* tasks a worker runs nested in place, at most */
@@ -163,6 +164,13 @@ typedef struct sched_client {
     _Atomic uint32_t looking;    /* counted in sched_region.lookers */
     uint32_t ngpus;              /* GPUs the service gave its current task */
     uint16_t gpu_ids[16];
+    /* Where it runs (src/topo): written by the service before it gives the
+     * process work of a new shape, then bind_seq++ (release); the process
+     * rebinds itself when bind_seq moved.  gpu_env: the GPU variables of
+     * that binding, for each vendor the node has. */
+    _Atomic uint32_t bind_seq;
+    topo_binding bind;
+    topo_env gpu_env;
     _Atomic uint64_t last_active_ns;
     /* What it is in the middle of, for the node service to finish if it
      * dies there (recovery.c), each (gen << 32 | slot) or 0: a task it is
@@ -494,6 +502,7 @@ typedef struct sched_service_opts {
     const char *exe;           /* what workers exec */
     char *const *argv;         /* and with which arguments */
     uint16_t tag;
+    const topo *topo;          /* the node: placement and binding (kept by the caller) */
 } sched_service_opts;
 
 /* Creates the control region and arena and the private state. */

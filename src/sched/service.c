@@ -347,6 +347,10 @@ int sched_service_create(const sched_service_opts *o, sched_service **out)
     sched_service *svc = calloc(1, sizeof(*svc));
     if (!svc)
         return ray_err(RAY_ENOMEM, "out of memory");
+    if (!o->topo) {
+        free(svc);
+        return ray_err(RAY_EINVAL, "a node service needs its node's topology");
+    }
     svc->cfg = *o->cfg;
     svc->cpus = o->cpus;
     svc->gpus = o->gpus;
@@ -403,6 +407,14 @@ int sched_service_create(const sched_service_opts *o, sched_service **out)
     ray_unmap(ctl, svc->l.total);
     if ((rc = sched_attach(&svc->sh, svc->ctl_fd, svc->l.total, svc->arena_fd, arena, svc->efd, 0)))
         goto fail;
+    /* First touch places pages: the arena's policy before anyone writes. */
+    if (topo_area_bind(o->topo, svc->sh.st.arena, arena))
+        ray_warn("topo", "object store memory left unbound: %s", ray_last_error());
+    svc->topo = o->topo;
+    svc->plan = calloc(svc->max_workers ? svc->max_workers : 1, sizeof(*svc->plan));
+    if (!svc->plan || (rc = topo_busy_create(o->topo, &svc->busy)) ||
+        (rc = topo_plan_pool(o->topo, svc->max_workers, svc->plan)))
+        goto fail;
     svc->cl = calloc(svc->ncl, sizeof(*svc->cl));
     svc->live = calloc(svc->ncl, sizeof(*svc->live));
     svc->wakes = calloc(svc->ncl, sizeof(*svc->wakes));
@@ -437,6 +449,8 @@ void sched_service_destroy(sched_service *svc)
         close(svc->arena_fd);
     if (svc->efd >= 0)
         close(svc->efd);
+    topo_busy_free(svc->busy);
+    free(svc->plan);
     free(svc->cl);
     free(svc->live);
     free(svc->wakes);

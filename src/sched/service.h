@@ -41,7 +41,8 @@ typedef struct svc_client {
     ray_ring c2s, s2c;
     uint32_t actor;          /* CLIENT_ACTOR */
     uint32_t task, task_gen; /* CLIENT_DEDICATED: what it runs */
-    uint64_t gpus;           /* GPU ids it holds (bitmask) */
+    uint64_t place_key;      /* its placement in svc->busy (topo_place), 0: none */
+    uint32_t plan;           /* CLIENT_POOL: its slot of svc->plan + 1, 0: none */
     char res[1024];          /* custom resources it holds */
     uint64_t exit_ns;        /* when it was told to exit */
 } svc_client;
@@ -57,7 +58,8 @@ typedef struct pend {
 /* Resources taken for a task or actor (see svc_acquire). */
 typedef struct grant {
     uint32_t cpu;
-    uint64_t gpus;
+    uint64_t key;      /* its placement in svc->busy */
+    topo_binding bind; /* where it runs: cores, NUMA domain, GPUs */
     char res[1024];
 } grant;
 
@@ -86,7 +88,10 @@ struct sched_service {
     uint32_t *missing;      /* per task slot: arguments not yet ready */
     ray_vec shaped;         /* pend: tasks waiting for resources, in order */
     ray_vec actors_waiting; /* pend: actors waiting for resources */
-    uint64_t gpu_busy;
+    const topo *topo;       /* the node (src/topo), the node's process owns it */
+    topo_busy *busy;        /* what dedicated workers and actors hold */
+    topo_binding *plan;     /* the pool's slots (topo_plan_pool), max_workers of them */
+    uint64_t place_seq;     /* the last placement key given */
     res_entry res[RAY_RES_MAX];
     int nres;
     gcs *g;
@@ -126,9 +131,16 @@ void svc_reply(sched_service *svc, uint32_t slot, uint32_t req, int code, const 
 /* ---- resources.c */
 int svc_res_parse(const char *s, int len, res_entry *out);
 int svc_res_check(sched_service *svc, const char *want, int len, char *why, size_t cap);
-int svc_acquire(sched_service *svc, grant *g, uint32_t cpu, uint32_t gpu, const char *res,
-                int res_len);
+/* Takes cpu milli-CPUs, gpu milli-GPUs and res for a task or actor, all or
+ * nothing, and places it (topo_place) for bind_cpu milli-CPUs: cpu, or 0
+ * for an actor that holds none once it runs (then the whole node, or its
+ * GPUs' domain). */
+int svc_acquire(sched_service *svc, grant *g, uint32_t cpu, uint32_t bind_cpu, uint32_t gpu,
+                const char *res, int res_len);
 void svc_grant_drop(sched_service *svc, grant *g);
+/* Client slot runs as b from its next task: binding, GPUs, GPU variables. */
+void svc_bind_set(sched_service *svc, uint32_t slot, const topo_binding *b);
+/* Client c holds what g holds and runs where g says (sched_client.bind). */
 void svc_grant_to(sched_service *svc, svc_client *c, const grant *g);
 void svc_release(sched_service *svc, svc_client *c);
 /* Only its CPUs go back (an actor that holds none once started). */

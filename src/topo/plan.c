@@ -95,6 +95,14 @@ int topo_gpus_fit(const topo *t, const topo_busy *b, uint32_t gpu_milli)
     return gpu_milli == 0 || n >= (gpu_milli < 1000 ? 1 : (int)((gpu_milli + 999) / 1000));
 }
 
+uint32_t topo_gpus_held(const topo_busy *b)
+{
+    uint32_t milli = 0;
+    for (int g = 0; g < b->ngpu; g++)
+        milli += b->gpu_milli[g];
+    return milli;
+}
+
 /* A share of one GPU: packed onto the most used GPU it still fits on. */
 static int gpu_share_pick(const topo *t, const topo_busy *b, uint32_t milli)
 {
@@ -293,8 +301,9 @@ int topo_plan_pool(const topo *t, uint32_t n, topo_binding *out)
 {
     for (uint32_t i = 0; i < n; i++) {
         memset(&out[i], 0, sizeof(out[i]));
-        int u = (int)(i % (uint32_t)t->nunit);
-        int rc = binding_fill(t, &u, 1, t->unit[u].dom, &out[i]);
+        int u = t->nunit ? (int)(i % (uint32_t)t->nunit) : 0;
+        int rc = t->nunit ? binding_fill(t, &u, 1, t->unit[u].dom, &out[i])
+                          : binding_fill(t, NULL, 0, -1, &out[i]); /* no CPUs: the node */
         if (rc)
             return rc;
         out[i].cpu_milli = 1000;

@@ -125,6 +125,8 @@ void topo_release(topo_busy *b, uint64_t key);
  * whole (n free GPUs, or a GPU with the share left): the service's
  * admission check before it takes CPU tokens. */
 int topo_gpus_fit(const topo *t, const topo_busy *b, uint32_t gpu_milli);
+/* GPUs x 1000 that b's placements hold (shares summed). */
+uint32_t topo_gpus_held(const topo_busy *b);
 
 /* Whether a worker bound as a must be rebound to run as b. */
 int topo_binding_same(const topo_binding *a, const topo_binding *b);
