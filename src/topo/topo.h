@@ -179,45 +179,21 @@ int topo_show(const topo *t, FILE *out);
 int topo_show_config(const ray_config *cfg, FILE *out);
 
 /*
- * Integration proposal (for src/sched, src/client, src/cli; not wired yet).
- *
- * Node service (src/cli/node.c setup, sched_service_create):
- *   - topo_load(cfg) once instead of topo_detect; cpus/gpus/memory from
- *     topo_resources() + topo_resolve as today; pass the topo to the
- *     service (sched_service_opts.topo) and keep it for the job.
- *   - topo_area_bind(topo, arena, size) right after the arena is mapped,
- *     before the prefault thread touches it (first touch places pages).
- *   - topo_export_xml(topo, jobdir "/topology.xml") when
- *     topo_is_this_machine(); RAY_MPI_SHOW_PLACEMENT: topo_show(stderr).
- *   - topo_plan_pool(max_workers) once into a private array; a pool worker
- *     that starts takes the lowest free plan index k (a bitmap the service
- *     keeps; freed when it dies), so the pool fills domains in turn.
- *   - topo_busy_create() kept in sched_service; it replaces gpu_busy
- *     (src/sched/resources.c): svc_acquire(), once sched_cpu_try succeeded,
- *     calls topo_place(topo, busy, g->key, {cpu, gpu}) with g->key a new
- *     grant number (++svc->grant_seq) and takes out.gpu_ids as the grant's
- *     GPUs; gpus_free becomes topo_gpus_fit and gpus_take goes.  The grant
- *     keeps the binding.  svc_grant_to() copies key and binding to the client;
- *     svc_grant_drop() and svc_release() call topo_release(busy, key).  An
- *     actor holding 0 CPUs gets the whole node (or its GPUs' domain), as
- *     topo_place gives for cpu 0.
- * sched_client (the shared slot) gains `topo_binding bind` (304 bytes; the
- * region is sparse) and `_Atomic uint32_t bind_seq`, written by the
- * service (bind, then seq++) before it wakes the process:
- *   - svc_spawn() (pool.c) / sched_spawn_process() (spawn.c): a pool worker
- *     gets plan[k]; a dedicated worker or an actor the binding of its
- *     grant.  The exec environment gets topo_gpu_env's variables (CUDA
- *     reads them once, when it initialises, so a GPU task always runs in
- *     a worker spawned for it).
- *   - a pool worker given a task of another shape in its mailbox gets that
- *     task's binding (seq++) before the push; back to plan[k] after.
- * Worker (client/worker.c): after its handshake (the welcome) calls
- *   topo_bind_init(jobdir "/topology.xml") and topo_bind_self(&slot->bind);
- *   before a mailbox task it calls topo_bind_self again when bind_seq
- *   moved (topo_bind_self is a no-op for an unchanged binding anyway).
- *   Tasks from the shared ready queue never rebind.
- * ray_ctx_gpus: the binding's gpu_ids (topo's numbering); Ray's
- *   get_gpu_ids gives the names CUDA_VISIBLE_DEVICES lists (topo_gpu_env).
+ * How the rest uses it:
+ *   - src/cli/node.c: topo_load once, topo_resources + topo_resolve for the
+ *     service's resources, topo_show for RAY_MPI_SHOW_PLACEMENT, and
+ *     topo_export_xml to <job dir>/topology.xml for the workers.
+ *   - src/sched/service.c: topo_area_bind on the arena before anyone
+ *     touches it; topo_plan_pool(max_workers) into svc->plan; a topo_busy.
+ *   - src/sched/pool.c: a pool worker takes the lowest free plan slot.
+ *   - src/sched/resources.c: svc_acquire admits GPUs with topo_gpus_fit
+ *     and places with topo_place (key: a new number per grant, released by
+ *     svc_grant_drop, svc_release, svc_client_free); svc_bind_set writes
+ *     the binding, GPU ids and topo_gpu_env's variables into the shared
+ *     slot (sched_client.bind, gpu_env), then bind_seq++.
+ *   - src/client/worker.c: bind_apply (topo_bind_init with the service's
+ *     XML, topo_bind_self) at start and before each dedicated task when
+ *     bind_seq moved.  Tasks from the shared ready queue never rebind.
  * Under MPI the launcher knows the local rank for certain
  *   (MPI_Comm_split_type SHARED): it can export it as
  *   OMPI_COMM_WORLD_LOCAL_RANK before topo_load for other MPIs.
