@@ -477,6 +477,10 @@ void ray_unmap(void *p, uint64_t size);
 /* Makes the per-job directory (mode 0700) and returns its path. */
 int ray_jobdir_create(const char *base, char *path, size_t size);
 int ray_jobdir_remove(const char *path);
+/* Writes a file of the job directory, readable by its owner alone (mode
+ * 0600, whatever the umask), through a temporary name: readers see all of
+ * it or nothing. */
+int ray_jobdir_write(const char *path, const void *data, size_t len);
 
 /* ----------------------------------------------------- socket codec */
 

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -85,6 +86,34 @@ static int rm_tree(int dirfd, const char *name, int depth)
     }
     closedir(d);
     return unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
+int ray_jobdir_write(const char *path, const void *data, size_t len)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return ray_err(RAY_EINVAL, "path too long: %s", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return ray_err_sys("cannot write %s", tmp);
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, (const char *)data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int rc = ray_err_sys("cannot write %s", tmp);
+            close(fd);
+            unlink(tmp);
+            return rc;
+        }
+        off += (size_t)w;
+    }
+    if (close(fd) < 0 || rename(tmp, path) < 0) {
+        int rc = ray_err_sys("cannot write %s", path);
+        unlink(tmp);
+        return rc;
+    }
+    return 0;
 }
 
 int ray_jobdir_remove(const char *path)

@@ -88,15 +88,19 @@ int topo_bound_cpus(char *buf, size_t size)
  * of the full XML's time (fat node: 0.7 ms instead of 2.9). */
 int topo_export_xml(const topo *t, const char *path)
 {
-    char *buf = NULL;
-    int len, rc = 0;
+    char *buf = NULL, *out = NULL;
+    int len, olen = 0, rc = 0;
     hwloc_topology_t min = NULL;
     if (hwloc_topology_export_xmlbuffer(t->hw, &buf, &len, 0) < 0 || hwloc_topology_init(&min) < 0)
         rc = ray_err_sys("exporting the topology");
     else if (hwloc_topology_set_all_types_filter(min, HWLOC_TYPE_FILTER_KEEP_NONE) < 0 ||
              hwloc_topology_set_xmlbuffer(min, buf, len) < 0 || hwloc_topology_load(min) < 0 ||
-             hwloc_topology_export_xml(min, path, 0) < 0)
-        rc = ray_err_sys("writing the topology to %s", path);
+             hwloc_topology_export_xmlbuffer(min, &out, &olen, 0) < 0)
+        rc = ray_err_sys("exporting the topology for %s", path);
+    else /* the job directory's files are the user's alone (hwloc's would follow the umask) */
+        rc = ray_jobdir_write(path, out, olen > 0 ? (size_t)olen - 1 : 0);
+    if (out)
+        hwloc_free_xmlbuffer(min, out);
     if (min)
         hwloc_topology_destroy(min);
     if (buf)
