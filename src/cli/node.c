@@ -29,6 +29,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { EV_SIGNAL = 1, EV_DOORBELL = 2, EV_CLIENT = 3, EV_DRIVER = 4, EV_NET = 5, EV_OUTPUT = 6 };
@@ -339,6 +340,27 @@ static void start_sentinel(node *n)
     n->sentinel_pid = pid;
 }
 
+/*
+ * <job dir>/node.info: what `ray-mpi status` needs to find this node's
+ * control region, which it maps read-only through /proc/PID/fd/CTL_FD (the
+ * job directory is the user's alone, mode 0700).  One "key value" per line.
+ */
+static void write_info(node *n)
+{
+    char path[PATH_MAX + 16], buf[PATH_MAX + 256];
+    snprintf(path, sizeof(path), "%s/node.info", n->jobdir);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int len = snprintf(buf, sizeof(buf),
+                       "ray-mpi-node 1\npid %d\nnode %u\nnum_nodes %u\nctl_fd %d\n"
+                       "ctl_size %llu\nstarted %lld\nexe %s\n",
+                       (int)getpid(), n->a->node, n->a->num_nodes, sched_service_ctl_fd(n->svc),
+                       (unsigned long long)sched_service_ctl_size(n->svc), (long long)now.tv_sec,
+                       n->a->exe);
+    if (len < 0 || len >= (int)sizeof(buf) || ray_jobdir_write(path, buf, (size_t)len))
+        ray_warn("node", "ray-mpi status will not find this node: cannot write %s", path);
+}
+
 static int setup(node *n)
 {
     double cpus, gpus;
@@ -369,6 +391,7 @@ static int setup(node *n)
                             n->a->num_nodes, n->a->exe, n->a->argv, tag, n->topo};
     if ((rc = sched_service_create(&o, &n->svc)))
         return rc;
+    write_info(n);
     /* Workers bind themselves from this (no discovery of their own). */
     char xml[PATH_MAX + 16];
     snprintf(xml, sizeof(xml), "%s/topology.xml", n->jobdir);

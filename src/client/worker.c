@@ -276,6 +276,9 @@ int worker_run_task(uint32_t t)
             look_start(); /* last of its batch, before the outputs are seen: see lookers */
         finish(&ctx, rc, k->name);
         uint64_t dt = ray_now_ns() - t0;
+        atomic_store_explicit(&ray_cl.me->tasks_done,
+                              atomic_load_explicit(&ray_cl.me->tasks_done, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
         avg_task_ns = avg_task_ns ? (avg_task_ns * 7 + dt) / 8 : dt;
         if (ray_cl.auto_release)
             client_hold_release_frame(atomic_load(&ray_cl.me->depth));

@@ -106,10 +106,12 @@ void svc_client_free(sched_service *svc, uint32_t i)
 {
     svc_client *c = &svc->cl[i];
     topo_release(svc->busy, c->place_key); /* a placement nobody gave back (a death) */
+    sched_client *sc = sched_client_at(&svc->sh, i);
+    atomic_fetch_add(&svc->sh.r->tasks_done_gone, atomic_exchange(&sc->tasks_done, 0));
     uint32_t last = svc->live[--svc->nlive];
     svc->live[c->live_pos] = last;
     svc->cl[last].live_pos = c->live_pos;
-    atomic_store(&sched_client_at(&svc->sh, i)->state, CLIENT_FREE);
+    atomic_store(&sc->state, CLIENT_FREE);
     uint32_t gen = c->gen;
     memset(c, 0, sizeof(*c));
     c->gen = gen;

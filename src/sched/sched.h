@@ -110,7 +110,11 @@ typedef struct sched_task {
     uint16_t node;          /* where it must run (opts.node), SCHED_NODE_ANY; calls: the actor's */
     uint16_t pad;
     char name[SCHED_NAME_MAX]; /* opts.name or the function name, for logs */
-    uint8_t body[SCHED_TASK_SIZE - 96];
+    /* When it was submitted (ray_now_ns): written by the submitter when the
+     * timeline is on, else by the node service when it takes the task in
+     * (ray-mpi status: the oldest waiting task); 0 unknown. */
+    uint64_t queued_ns;
+    uint8_t body[SCHED_TASK_SIZE - 104];
 } sched_task;
 _Static_assert(sizeof(sched_task) == SCHED_TASK_SIZE, "task slot size");
 #define SCHED_BODY_INLINE (sizeof(((sched_task *)0)->body))
@@ -172,6 +176,7 @@ typedef struct sched_client {
     topo_binding bind;
     topo_env gpu_env;
     _Atomic uint64_t last_active_ns;
+    _Atomic uint64_t tasks_done; /* tasks and calls it ran (written by it alone) */
     /* What it is in the middle of, for the node service to finish if it
      * dies there (recovery.c), each (gen << 32 | slot) or 0: a task it is
      * building and has not handed on yet, an object it is freeing. */
@@ -228,6 +233,10 @@ typedef struct sched_region {
     ray_freelist actor_slots;
     _Atomic uint32_t svc_sleeping;   /* the node service sleeps: write its eventfd */
     _Atomic uint64_t tasks_live;
+    /* Tasks run by processes since gone (their slots' tasks_done, added by
+     * the node service when it frees a slot): with the live slots' sum, the
+     * node's tasks done (ray-mpi status). */
+    _Atomic uint64_t tasks_done_gone;
     /* A process died between taking a task slot and recording it
      * (sched_task_new): from then on the stats count the task table. */
     _Atomic uint32_t tasks_doubt;

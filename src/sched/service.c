@@ -82,6 +82,9 @@ void svc_handed(sched_service *svc, uint32_t from, uint32_t t, uint32_t gen)
 {
     uint64_t w = sched_pack(t, gen);
     atomic_compare_exchange_strong(&sched_client_at(&svc->sh, from)->building, &w, 0);
+    sched_task *k = &svc->sh.tasks[t];
+    if (!k->queued_ns) /* a submitter that does not keep the timeline left it */
+        k->queued_ns = ray_now_ns();
 }
 
 void svc_wake(sched_service *svc, uint32_t slot)

@@ -44,6 +44,7 @@ int sched_task_new(sched *s, uint32_t *slot, _Atomic uint64_t *building)
     k->node = SCHED_NODE_ANY;
     k->actor_gen = 0;
     k->name[0] = 0;
+    k->queued_ns = 0;
     atomic_store_explicit(&k->released, 0, memory_order_relaxed);
     *slot = t;
     return 0;
