@@ -293,9 +293,9 @@ RAY_API int ray_submit(const char *fn, const ray_arg *args, int nargs, const ray
     if (!e || e->kind != REG_FUNCTION)
         return ray_err(RAY_ENOFUNC, "function '%s' is not registered (RAY_REMOTE(%s) at file "
                                     "scope)", fn, fn);
-    /* Pinned to another node: through the node service, which hands it on. */
-    uint32_t node = opts->node >= 0 && (uint32_t)opts->node != ray_cl.node ? (uint32_t)opts->node
-                                                                          : SCHED_NODE_ANY;
+    /* Pinned to another node: through the node service, which hands it on;
+     * pinned here: the ready queue, but never spilled to another node. */
+    uint32_t node = opts->node >= 0 ? (uint32_t)opts->node : SCHED_NODE_ANY;
     submit_spec sp = {TASK_NORMAL,       h,             opts->name ? opts->name : fn,
                       args,              nargs,         opts->num_returns,
                       opts->max_retries, res.cpu_milli, res.gpu_milli,
@@ -306,7 +306,8 @@ RAY_API int ray_submit(const char *fn, const ray_arg *args, int nargs, const ray
     if ((rc = submit_build(&sp, &t, returns, &ready, &err_src)))
         return rc;
     dispatch(t, ready, err_src,
-             res.cpu_milli == 1000 && !res.gpu_milli && !res.custom[0] && node == SCHED_NODE_ANY);
+             res.cpu_milli == 1000 && !res.gpu_milli && !res.custom[0] &&
+                 (node == SCHED_NODE_ANY || node == ray_cl.node));
     return 0;
 }
 

@@ -300,8 +300,9 @@ static void spill(sched_service *svc)
     for (uint32_t i = 0; i < n; i++) {
         sched_task *k = &sh->tasks[batch[i].slot];
         uint32_t s = TASK_TAGGED(TASK_QUEUED, batch[i].gen);
-        if (k->gen == batch[i].gen && local_arg_bytes(svc, k) > c->inline_max) {
-            keep[kept++] = batch[i]; /* its data is here: it waits for a CPU here */
+        if (k->gen == batch[i].gen &&
+            (k->node != SCHED_NODE_ANY || local_arg_bytes(svc, k) > c->inline_max)) {
+            keep[kept++] = batch[i]; /* pinned here, or its data is: it waits for a CPU here */
             continue;
         }
         if (k->gen != batch[i].gen || !atomic_compare_exchange_strong(

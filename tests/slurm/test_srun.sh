@@ -19,7 +19,10 @@ top=$(cd "$here/../.." && pwd -P)
 t_setup rsr
 
 # Every step: the same settings; the job's end within Slurm's KillWait (2 s).
+# mn_checks' fib pins every task to a node: up to ~150 wait in ray_get on one
+# node at once, each holding a worker.
 export RAY_MPI_OBJECT_STORE_MEMORY=128M RAY_MPI_PREFAULT=no RAY_MPI_SHUTDOWN_TIMEOUT_S=1
+export RAY_MPI_MAX_WORKERS=256
 export MN_NODES=3
 
 # What a ray-mpi job leaves, if anything: processes tagged TAG, processes in
