@@ -25,7 +25,10 @@ typedef struct node_args {
      * the service exists (the bootstrap), leave them at the end, or end
      * every node at once when one is lost. */
     int (*join)(void *arg, struct sched_service *svc);
-    void (*leave)(void *arg, struct sched_service *svc);
+    /* The node's timeline (tl, tl_len) goes to rank 0, which gets every
+     * node's in *all (malloc'd). */
+    void (*leave)(void *arg, struct sched_service *svc, const void *tl, size_t tl_len, void **all,
+                  size_t *all_len);
     void (*abort)(void *arg, int code); /* does not return */
     void *net_arg;
 } node_args;

@@ -72,11 +72,12 @@ static int join(void *arg, struct sched_service *svc)
     return 0;
 }
 
-static void leave(void *arg, struct sched_service *svc)
+static void leave(void *arg, struct sched_service *svc, const void *tl, size_t tl_len, void **all,
+                  size_t *all_len)
 {
     launch *l = arg;
     sched_service_leave(svc);
-    net_boot_finish(l->net);
+    net_boot_finish(l->net, tl, tl_len, all, all_len);
     l->net = NULL;
     l->mpi_up = 0;
 }
@@ -103,6 +104,6 @@ int launch_mpi(const ray_config *cfg, const char *exe, int exe_errno, char *cons
     ray_log_node = (int)node;
     int rc = node_service_main(&a);
     if (l.mpi_up) /* the start failed before the node service could leave */
-        net_boot_finish(l.net);
+        net_boot_finish(l.net, NULL, 0, NULL, NULL);
     return rc;
 }

@@ -65,6 +65,7 @@ typedef struct node {
     out_streams *outs;    /* workers' output, prefixed (ray-mpi), or NULL */
     int prefault_running;
     _Atomic int prefault_stop;
+    char tl_path[PATH_MAX]; /* rank 0: where the timeline goes (absolute), or "" */
 } node;
 
 /* Faults the store in with CPU time nobody else wants (SCHED_IDLE, set
@@ -361,6 +362,44 @@ static void write_info(node *n)
         ray_warn("node", "ray-mpi status will not find this node: cannot write %s", path);
 }
 
+/* RAY_MPI_TIMELINE, made absolute (the node service may not run where the
+ * user is) and tried now: a path that cannot be written fails the start,
+ * not the end of a long job. */
+static int timeline_path(node *n)
+{
+    const char *p = n->cfg.timeline;
+    if (!p || !*p)
+        return 0;
+    char cwd[PATH_MAX];
+    if (p[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+        return ray_err_sys("RAY_MPI_TIMELINE=%s: no current directory", p);
+    int len = p[0] == '/' ? snprintf(n->tl_path, sizeof(n->tl_path), "%s", p)
+                          : snprintf(n->tl_path, sizeof(n->tl_path), "%s/%s", cwd, p);
+    if (len < 0 || len >= (int)sizeof(n->tl_path))
+        return ray_err(RAY_EINVAL, "RAY_MPI_TIMELINE=%s: path too long", p);
+    int fd = open(n->tl_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        n->tl_path[0] = 0;
+        return ray_err_sys("RAY_MPI_TIMELINE=%s: cannot write the timeline there", p);
+    }
+    close(fd);
+    return 0;
+}
+
+/* The end of the timeline: this node's files, every node's at rank 0, the
+ * trace written there.  Before the job directory goes. */
+static void timeline_end(node *n, void **tl, size_t *tl_len)
+{
+    *tl = NULL;
+    *tl_len = 0;
+    if (!n->cfg.timeline || !*n->cfg.timeline || !n->jobdir[0])
+        return;
+    ray_tl_close();
+    size_t max = (size_t)(INT_MAX - 65536) / RAY_MAX(n->a->num_nodes, 1u);
+    if (ray_tl_collect(n->jobdir, max, tl, tl_len))
+        ray_warn("node", "timeline: %s", ray_last_error());
+}
+
 static int setup(node *n)
 {
     double cpus, gpus;
@@ -380,9 +419,13 @@ static int setup(node *n)
     n->cfg.max_workers = max_workers;
     /* No longer than a welcome carries: a driver told a truncated path
      * would remove another directory at shutdown. */
+    if (n->a->node == 0 && (rc = timeline_path(n)))
+        return rc;
     if ((rc = ray_jobdir_create(n->cfg.tmpdir, n->jobdir, sizeof(((sock_welcome *)0)->jobdir))))
         return rc;
     start_sentinel(n);
+    if (ray_tl_open(&n->cfg, n->jobdir, n->a->node, "node service", 1))
+        ray_warn("node", "no timeline of transfers: %s", ray_last_error());
     uint16_t tag = 0;
     while (!tag)
         if (getrandom(&tag, sizeof(tag), 0) != sizeof(tag))
@@ -579,11 +622,22 @@ static void teardown(node *n)
     /* Its processes are gone: the job directory goes now, before the
      * goodbye to the other nodes and MPI_Finalize, which a launcher ending
      * the step (srun's second ^C, scancel) may cut short with SIGKILL. */
+    void *tl, *all = NULL;
+    size_t tl_len, all_len = 0;
+    timeline_end(n, &tl, &tl_len);
     if (n->jobdir[0])
         ray_jobdir_remove(n->jobdir);
+    int gather = n->cfg.timeline && *n->cfg.timeline;
     if (n->joined && n->a->leave) /* the network lets go of the arena first */
-        n->a->leave(n->a->net_arg, n->svc);
+        n->a->leave(n->a->net_arg, n->svc, tl, tl_len, gather ? &all : NULL,
+                    gather ? &all_len : NULL);
+    else if (gather)
+        all = tl, all_len = tl_len, tl = NULL;
     n->joined = 0;
+    if (n->tl_path[0] && ray_tl_write(n->tl_path, all, all_len))
+        fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
+    free(tl);
+    free(all);
     sched_service_destroy(n->svc);
     topo_free(n->topo);
     n->topo = NULL;

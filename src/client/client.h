@@ -48,6 +48,7 @@ typedef struct client {
     uint64_t holds_size;
     uint32_t next_req;
     uint64_t spin_ns;
+    int stamp_submits;        /* the timeline is kept: tasks say when they were submitted */
     sched_client *me;
     /* worker */
     ray_ctx *task;            /* the running task, NULL outside one */

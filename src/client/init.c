@@ -357,6 +357,7 @@ RAY_API int ray_init(int *argc, char ***argv)
     if (rc)
         return rc;
     ray_cl.spin_ns = ray_cl.cfg.spin_us * 1000ULL;
+    ray_cl.stamp_submits = ray_cl.cfg.timeline && *ray_cl.cfg.timeline;
     const char *role = ray_env(RAY_ENV_ROLE);
     if (role && !strcmp(role, "worker")) {
         int fd;

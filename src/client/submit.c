@@ -191,6 +191,8 @@ int submit_build(const submit_spec *sp, uint32_t *task, ray_ref *returns, int *r
     k->actor_gen = sp->actor_gen;
     k->node = (uint16_t)sp->node;
     snprintf(k->name, sizeof(k->name), "%s", sp->name ? sp->name : "");
+    if (ray_cl.stamp_submits)
+        k->queued_ns = ray_now_ns();
     *task = t;
     goto out;
 undo: /* the outputs made so far, then what the task holds, then its slot */

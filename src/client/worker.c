@@ -237,6 +237,29 @@ static void fail_early(uint32_t t, int code, const char *msg, uint32_t err_src)
     client_notify(watched, sched_task_fail(sh, k, code, msg, err_src, watched));
 }
 
+/* The timeline's record of task k, run from start to now. */
+static void tl_task(const sched_task *k, const ray_ctx *ctx, const task_args *ta,
+                    uint64_t start, int rc)
+{
+    ray_tl_event *e = ray_tl_next();
+    if (!e)
+        return;
+    store *st = cl_store();
+    e->queued_ns = k->queued_ns;
+    e->start_ns = start;
+    e->end_ns = ray_now_ns();
+    e->status = rc ? rc : ctx->failed ? RAY_ETASK : 0;
+    e->attempt = k->attempt;
+    for (uint32_t i = 0; i < ta->a.n; i++)
+        e->bytes_in += ta->bufs[i].size;
+    for (uint32_t i = 0; i < ctx->nret; i++)
+        if (ctx->outs[i].slot < st->max_objects)
+            e->bytes_out += st->objs[ctx->outs[i].slot].size;
+    memcpy(e->name, k->name, RAY_MIN(sizeof(e->name), sizeof(k->name)));
+    e->name[sizeof(e->name) - 1] = 0;
+    ray_tl_commit(e, k->kind == TASK_ACTOR_CALL ? RAY_TL_ACTOR_CALL : RAY_TL_TASK);
+}
+
 int worker_run_task(uint32_t t)
 {
     sched *sh = cl_sched();
@@ -275,6 +298,8 @@ int worker_run_task(uint32_t t)
             batch_pos + 1 >= ray_cl.me->batch_n)
             look_start(); /* last of its batch, before the outputs are seen: see lookers */
         finish(&ctx, rc, k->name);
+        if (ray_tl_on)
+            tl_task(k, &ctx, &ta, t0, rc);
         uint64_t dt = ray_now_ns() - t0;
         atomic_store_explicit(&ray_cl.me->tasks_done,
                               atomic_load_explicit(&ray_cl.me->tasks_done, memory_order_relaxed) + 1,
@@ -655,9 +680,19 @@ static void *actor_init(sched_actor *a, const reg_entry **cls)
         rc = ray_err(RAY_ENOFUNC, "actor class '%s' is not registered in pid %d", k->name,
                      (int)getpid());
     if (!rc) {
+        uint64_t t0 = ray_now_ns();
         ray_cl.task = &ctx;
         state = (*cls)->init(&ctx, ta.bufs, (int)ta.a.n);
         ray_cl.task = NULL;
+        ray_tl_event *e = ray_tl_on ? ray_tl_next() : NULL;
+        if (e) {
+            *e = (ray_tl_event){.queued_ns = k->queued_ns, .start_ns = t0, .end_ns = ray_now_ns(),
+                                .status = ctx.failed || !state ? RAY_EACTOR : 0};
+            for (uint32_t i = 0; i < ta.a.n; i++)
+                e->bytes_in += ta.bufs[i].size;
+            snprintf(e->name, sizeof(e->name), "%s", k->name);
+            ray_tl_commit(e, RAY_TL_ACTOR_CREATE);
+        }
         if (ctx.failed || !state) {
             snprintf(msg, sizeof(msg), "actor %s init failed: %s", k->name,
                      ctx.fail_msg ? ctx.fail_msg : "init returned NULL");
@@ -733,9 +768,30 @@ static void actor_loop(void)
     }
 }
 
+/* This process's row of the timeline (when it is kept). */
+static void tl_open(void)
+{
+    char role[64];
+    sched *sh = cl_sched();
+    if (ray_cl.kind == CLIENT_ACTOR && ray_cl.me->actor < sh->r->max_actors) {
+        const sched_actor *a = sched_actor_at(sh, ray_cl.me->actor);
+        const char *cls = a->create_task < sh->r->max_tasks ? sched_task_at(sh, a->create_task)->name : "";
+        char name[SCHED_ACTOR_NAME_MAX];
+        snprintf(name, sizeof(name), "%s", a->name);
+        if (name[0])
+            snprintf(role, sizeof(role), "actor %.20s '%.30s'", cls, name);
+        else
+            snprintf(role, sizeof(role), "actor %.23s", cls);
+    } else
+        snprintf(role, sizeof(role), "%s", ray_cl.kind == CLIENT_DEDICATED ? "dedicated worker" : "worker");
+    if (ray_tl_open(&ray_cl.cfg, ray_cl.jobdir, ray_cl.node, role, 0))
+        ray_warn("worker", "no timeline from pid %d: %s", (int)getpid(), ray_last_error());
+}
+
 _Noreturn void worker_main(void)
 {
     ray_debug("worker", "worker slot %u kind %u started", ray_cl.slot, ray_cl.kind);
+    tl_open();
     bind_apply();
     switch (ray_cl.kind) {
     case CLIENT_DEDICATED: dedicated_loop(); break;

@@ -140,6 +140,12 @@ int ray_log_parse_level(const char *s);
     X(SHOW_PLACEMENT, show_placement, BOOL, "no",                             \
       "print the node's topology and where each worker goes at start; "       \
       "ray-mpi --show-placement prints it and exits")                         \
+    X(TIMELINE, timeline, STRING, "",                                         \
+      "write a Chrome trace (Perfetto, chrome://tracing) of every task, "     \
+      "actor call and object transfer to this file at the end of the job")   \
+    X(TIMELINE_EVENTS, timeline_events, UINT, "1048576",                      \
+      "timeline events each process keeps, at most (later ones are "          \
+      "counted as dropped)")                                                  \
     X(TMPDIR, tmpdir, STRING, "",                                             \
       "where the per-job directory is made (default: $TMPDIR, else /tmp)")    \
     X(LOG, log, STRING, "warn", "log level: error, warn, info, debug, trace")
@@ -514,6 +520,63 @@ int ray_sock_recv(int fd, uint16_t *type, void *buf, uint32_t cap, uint32_t *len
  * Returns 0 with type and len set, or RAY_EPROTO saying what is wrong. */
 int ray_sock_check(const void *frame, size_t n, int msg_flags, int nfds, uint32_t cap,
                    uint16_t *type, uint32_t *len);
+
+/* ------------------------------------------------- timeline (timeline.c) */
+
+/*
+ * RAY_MPI_TIMELINE=path.json: each process that runs tasks (workers) or
+ * moves objects (the node service) records what it did into its own file,
+ * <job dir>/timeline/<pid>.tl, a mapped buffer of fixed records grown a
+ * chunk at a time (an event costs a few stores; a process killed keeps what
+ * it wrote).  At the end the node service reads the files back, checked
+ * (ray_tl_collect); rank 0 gathers every node's and writes the Chrome
+ * trace (ray_tl_write).  Off, an event costs one test of ray_tl_on.
+ */
+enum ray_tl_kind {
+    RAY_TL_TASK = 1,
+    RAY_TL_ACTOR_CALL = 2,
+    RAY_TL_ACTOR_CREATE = 3,
+    RAY_TL_TRANSFER = 4,   /* an object read from another node (peer) */
+    RAY_TL_KIND_MAX
+};
+#define RAY_TL_NAME_MAX 32
+typedef struct ray_tl_event {
+    _Atomic uint32_t kind;     /* stored last: 0 = not (fully) written */
+    int32_t status;            /* 0, or the RAY_E* code it ended with */
+    uint32_t peer;             /* transfers: the node it came from */
+    uint32_t attempt;          /* tasks: 0 for the first run */
+    uint64_t queued_ns, start_ns, end_ns; /* ray_now_ns; queued 0: unknown */
+    uint64_t bytes_in, bytes_out;
+    char name[RAY_TL_NAME_MAX];
+} ray_tl_event;
+extern int ray_tl_on; /* this process records */
+/* Starts this process's file under jobdir (the setting decides whether);
+ * role names its row ("worker", "actor counter", "node service"). */
+int ray_tl_open(const ray_config *cfg, const char *jobdir, uint32_t node, const char *role,
+                int service);
+void ray_tl_role(const char *role);
+/* A record to fill (then ray_tl_commit), or NULL when off or full. */
+ray_tl_event *ray_tl_next(void);
+static inline void ray_tl_commit(ray_tl_event *e, uint32_t kind)
+{
+    atomic_store_explicit(&e->kind, kind, memory_order_release);
+}
+void ray_tl_close(void);
+/* The node service at the end: every process's file, checked, as one
+ * blob to hand to rank 0 (malloc'd; *len 0 when there is none), of max
+ * bytes at most (what does not fit is counted as dropped). */
+int ray_tl_collect(const char *jobdir, size_t max, void **blob, size_t *len);
+/* Rank 0: the blobs of every node, one after the other, as Chrome trace
+ * JSON at path.  The blobs are checked again (they crossed the network). */
+int ray_tl_write(const char *path, const void *blobs, size_t len);
+/* The same into a stream (the fuzz target): how many events it wrote, or
+ * RAY_EPROTO at the first malformed blob (what comes before is written). */
+int ray_tl_convert(const void *blobs, size_t len, FILE *out, uint64_t *events);
+/* Tests and seeds: the header of a file (or blob) of n records, written
+ * into out (RAY_TL_HEADER bytes); records follow it. */
+#define RAY_TL_HEADER 256
+void ray_tl_header(void *out, uint32_t node, int32_t pid, int service, uint64_t n,
+                   const char *role, const char *host);
 
 /* --------------------------------------------------------- containers */
 

@@ -8,6 +8,7 @@
  */
 #include "net.h"
 
+#include <limits.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -207,30 +208,80 @@ static void drop_msg(void *arg, uint32_t from, const void *msg, size_t len)
  * still finish.  The network is progressed while waiting (what arrives now
  * is dropped: the node service has left); a node that never comes is
  * given up on after a minute (its rank's death ends the job anyway). */
-static void barrier(net *n)
+static int wait_all(net *n, MPI_Request *req, const char *what)
 {
-    MPI_Request req;
-    if (MPI_Ibarrier(MPI_COMM_WORLD, &req) != MPI_SUCCESS)
-        return;
     uint64_t end = ray_now_ns() + 60000000000ULL;
     for (int done = 0;;) {
-        if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || done)
-            return;
+        if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return -1;
+        if (done)
+            return 0;
         if (ray_now_ns() > end) {
-            ray_warn("net", "the other nodes did not all reach the end within 60 s");
-            return;
+            ray_warn("net", "the other nodes did not all %s within 60 s", what);
+            return -1;
         }
         if (!n->ops->progress(n))
             usleep(200);
     }
 }
 
-void net_boot_finish(net *n)
+static int barrier(net *n)
 {
+    MPI_Request req;
+    if (MPI_Ibarrier(MPI_COMM_WORLD, &req) != MPI_SUCCESS)
+        return -1;
+    return wait_all(n, &req, "reach the end");
+}
+
+/* Every node's bytes to rank 0 (once all are at the end: no collective is
+ * left waiting for a node that will not come). */
+static void gather(net *n, const void *mine, size_t len, void **all, size_t *all_len)
+{
+    int size = (int)n->num_nodes, root = n->node == 0;
+    int count = (int)RAY_MIN(len, (size_t)(INT_MAX / RAY_MAX(size, 1)));
+    int *counts = root ? calloc((size_t)size, sizeof(int)) : NULL;
+    int *displs = root ? calloc((size_t)size, sizeof(int)) : NULL;
+    MPI_Request req;
+    if ((root && (!counts || !displs)) ||
+        MPI_Igather(&count, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD, &req) !=
+            MPI_SUCCESS ||
+        wait_all(n, &req, "hand in their timeline"))
+        goto out;
+    size_t total = 0;
+    for (int i = 0; root && i < size; i++) {
+        displs[i] = (int)total;
+        total += (size_t)RAY_MAX(counts[i], 0);
+    }
+    char *buf = root && total ? malloc(total) : NULL;
+    if (root && total && !buf)
+        ray_warn("net", "no memory for the timeline's %zu bytes", total);
+    /* Every rank takes part even when the root has no room: then all send nothing. */
+    if (root && !buf)
+        memset(counts, 0, (size_t)size * sizeof(int));
+    if (MPI_Igatherv(mine, count, MPI_BYTE, buf, counts, displs, MPI_BYTE, 0, MPI_COMM_WORLD,
+                     &req) != MPI_SUCCESS ||
+        wait_all(n, &req, "hand in their timeline")) {
+        free(buf);
+        goto out;
+    }
+    if (root) {
+        *all = buf;
+        *all_len = buf ? total : 0;
+    }
+out:
+    free(counts);
+    free(displs);
+}
+
+void net_boot_finish(net *n, const void *mine, size_t len, void **all, size_t *all_len)
+{
+    if (all)
+        *all = NULL, *all_len = 0;
     if (n) {
         n->on_msg = drop_msg;
         n->on_fail = NULL;
-        barrier(n);
+        if (!barrier(n) && all)
+            gather(n, mine, len, all, all_len);
         n->ops->fini(n);
         free(n->nodes);
         free(n);

@@ -117,8 +117,11 @@ int net_boot_init(int *argc, char ***argv, uint32_t *node, uint32_t *num_nodes);
  * arena key in one collective: n->nodes then holds every node's info. */
 int net_boot_start(const char *backend, net_node_info *self, uint8_t *arena, uint64_t arena_size,
                    net_msg_cb on_msg, net_fail_cb on_fail, void *arg, net **out);
-/* After the node service's loop: the backend goes, then MPI_Finalize. */
-void net_boot_finish(net *n);
+/* After the node service's loop: every node waits for the others, rank 0
+ * gathers each node's `mine` (len bytes; the timeline) into *all (malloc'd,
+ * in node order; NULL elsewhere or when nobody had any), then the backend
+ * goes, then MPI_Finalize. */
+void net_boot_finish(net *n, const void *mine, size_t len, void **all, size_t *all_len);
 /* Ends every rank of the job now (MPI_Abort): a node is gone. */
 _Noreturn void net_boot_abort(int code);
 /* The number of node services on this host (MPI's shared-memory split). */

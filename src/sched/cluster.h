@@ -41,6 +41,7 @@ typedef struct proxy {
     uint32_t slot, sgen; /* the local object (one reference is the proxy's) */
     uint32_t state, next_free;
     uint64_t idle_ns; /* since when only the proxy held it */
+    uint64_t pull_ns; /* when its bytes were asked for (the timeline) */
 } proxy;
 
 enum { PULL_FOR_PROXY = 1, PULL_FOR_RESULT = 2 };
@@ -55,6 +56,7 @@ typedef struct pull_job {
     uint32_t a, b;           /* proxy: the owner's object; result: the temporary one */
     uint32_t task, task_gen; /* result: the owner's task */
     uint32_t next_free;
+    uint64_t start_ns;       /* the timeline: since when its bytes are awaited */
 } pull_job;
 
 /* A node waits for an object of ours that is not ready yet. */
@@ -143,6 +145,9 @@ void remote_output_done(sched_service *svc, uint32_t task, uint32_t gen);
 int pull_proxy(sched_service *svc, wire_ref r, int pull, uint32_t *slot, uint32_t *gen);
 /* If local object slot is a copy of another node's: that node's id. */
 int pull_remote_of(sched_service *svc, uint32_t slot, wire_ref *r);
+/* The timeline's record of bytes that came from node `from` (what: "pull",
+ * "result"), awaited since start; status 0 or the error they ended with. */
+void pull_tl(uint32_t from, const char *what, uint64_t start, uint64_t bytes, int status);
 /* Someone here waits for local object slot: if it is a copy, fetch it. */
 void pull_wanted(sched_service *svc, uint32_t slot);
 /* Reads [roff, +size) of node from's arena into object obj (allocated

@@ -75,6 +75,21 @@ static void start_pull(sched_service *svc, proxy *p)
         return;
     *w = (wire_pull){p->remote.slot, p->remote.gen, p->slot, p->sgen};
     p->state = PROXY_PULLING;
+    p->pull_ns = ray_tl_on ? ray_now_ns() : 0;
+}
+
+void pull_tl(uint32_t from, const char *what, uint64_t start, uint64_t bytes, int status)
+{
+    ray_tl_event *e = ray_tl_next();
+    if (!e)
+        return;
+    e->end_ns = ray_now_ns();
+    e->start_ns = start && start <= e->end_ns ? start : e->end_ns;
+    e->peer = from;
+    e->bytes_in = bytes;
+    e->status = status;
+    snprintf(e->name, sizeof(e->name), "%s", what);
+    ray_tl_commit(e, RAY_TL_TRANSFER);
 }
 
 int pull_proxy(sched_service *svc, wire_ref r, int pull, uint32_t *slot, uint32_t *gen)
@@ -280,6 +295,8 @@ void pull_on_pulled(sched_service *svc, uint32_t from, const uint8_t *p, uint32_
     } else if (!rc) {
         if (w.size)
             memcpy(dst, bytes, w.size);
+        if (ray_tl_on)
+            pull_tl(from, "pull", px->pull_ns, w.size, 0);
         if (store_obj_seal(st, w.req_slot))
             svc_run_waiters(svc, w.req_slot);
         return;
@@ -314,6 +331,11 @@ static void job_finish(sched_service *svc, uint32_t idx)
         watched = store_obj_fail(st, j.obj, RAY_ELOST, msg, (size_t)n);
     } else {
         watched = store_obj_seal(st, j.obj);
+    }
+    if (ray_tl_on) {
+        proxy *p = j.kind == PULL_FOR_PROXY ? proxy_of_slot(svc, j.obj, NULL) : NULL;
+        pull_tl(j.from, j.kind == PULL_FOR_PROXY ? "pull" : "result",
+                p && p->pull_ns ? p->pull_ns : j.start_ns, j.arrived, j.failed ? RAY_ELOST : 0);
     }
     if (watched)
         svc_run_waiters(svc, j.obj);
@@ -417,7 +439,8 @@ int pull_start(sched_service *svc, uint32_t from, uint64_t roff, uint64_t size, 
                     b,
                     task,
                     task_gen,
-                    0};
+                    0,
+                    ray_tl_on ? ray_now_ns() : 0};
     c->pulling++;
     chunk_svc = svc;
     issue(svc, idx);

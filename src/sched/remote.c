@@ -223,6 +223,7 @@ int remote_build_task(sched_service *svc, uint32_t from, const wire_task_view *v
     if (rc || (rc = sched_task_new(sh, &t, NULL)))
         return rc;
     sched_task *k = &sh->tasks[t];
+    k->queued_ns = ray_now_ns(); /* its arrival here */
     uint8_t *b;
     uint32_t nret = v->t.kind == TASK_ACTOR_CREATE ? 0 : v->t.nret;
     if (!(rc = build_body(svc, k, size, &b)) &&
@@ -474,6 +475,8 @@ static int apply_output(sched_service *svc, uint32_t from, uint32_t t, uint32_t 
     } else if (!(rc = store_obj_alloc(st, obj, o->size, &dst))) {
         if (o->size)
             memcpy(dst, bytes, o->size);
+        if (ray_tl_on) /* came inside the result message */
+            pull_tl(from, "result", 0, o->size, 0);
         if (store_obj_seal(st, obj))
             svc_run_waiters(svc, obj);
         return 0;

@@ -720,6 +720,61 @@ static void seeds_wire(void)
     finish("fuzz_wire");
 }
 
+/* ---- fuzz_timeline: [mode] then a process's file (mode 1, 3) or blobs (0) */
+
+static void tl_record(seed *s, uint32_t kind, const char *name, uint64_t start, uint64_t len)
+{
+    ray_tl_event e;
+    memset(&e, 0, sizeof(e));
+    atomic_store(&e.kind, kind);
+    e.peer = kind == RAY_TL_TRANSFER ? 1 : 0;
+    e.queued_ns = start ? start - 100 : 0;
+    e.start_ns = start;
+    e.end_ns = start + len;
+    e.bytes_in = 1000;
+    e.bytes_out = 8;
+    snprintf(e.name, sizeof(e.name), "%s", name);
+    put(s, &e, sizeof(e));
+}
+
+/* One file (or blob) of n records, kinds cycling through every kind (0 too). */
+static void tl_part(seed *s, uint32_t node, int service, uint32_t n, uint32_t claimed)
+{
+    uint8_t h[RAY_TL_HEADER];
+    ray_tl_header(h, node, 100 + (int32_t)node, service, claimed, service ? "node service" : "worker",
+                  "host\"<&>");
+    put(s, h, sizeof(h));
+    for (uint32_t i = 0; i < n; i++)
+        tl_record(s, service ? RAY_TL_TRANSFER : i % RAY_TL_KIND_MAX, i % 2 ? "leaf" : "add\\\x01",
+                  1000000 + i * 1000, 500);
+}
+
+static void tl_seed(const char *name, uint8_t mode, uint32_t parts, uint32_t n, uint32_t claimed,
+                    size_t cut)
+{
+    static seed s;
+    s.n = 0;
+    put_u8(&s, mode);
+    for (uint32_t p = 0; p < parts; p++)
+        tl_part(&s, p, p == 1, n, claimed);
+    if (cut && cut < s.n)
+        s.n -= cut;
+    emit("fuzz_timeline", name, &s);
+}
+
+static void seeds_timeline(void)
+{
+    tl_seed("file-empty", 1, 1, 0, 0, 0);
+    tl_seed("file-5-records", 1, 1, 5, 5, 0);
+    tl_seed("file-claims-more", 1, 1, 3, 1000, 0);
+    tl_seed("file-torn-record", 1, 1, 4, 4, 40);
+    tl_seed("file-limited", 3, 1, 60, 60, 0);
+    tl_seed("blobs-3-nodes", 0, 3, 4, 4, 0);
+    tl_seed("blobs-truncated", 0, 2, 4, 4, 100);
+    tl_seed("blobs-count-past-end", 0, 1, 2, 9, 0);
+    finish("fuzz_timeline");
+}
+
 int main(int argc, char **argv)
 {
     out_dir = argc > 1 ? argv[1] : NULL;
@@ -731,5 +786,6 @@ int main(int argc, char **argv)
     seeds_config();
     seeds_hello();
     seeds_wire();
+    seeds_timeline();
     return out_dir ? 0 : tap_done();
 }

@@ -21,7 +21,9 @@ if ! command -v mpirun >/dev/null; then
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_orte_tmpdir_base=${TMPDIR:-/tmp} OMPI_MCA_btl=self,vader,tcp
-export RAY_MPI_NUM_CPUS=1 RAY_MPI_OBJECT_STORE_MEMORY=256M RAY_MPI_PREFAULT=no
+# fib(12) pins each task to a node: up to ~150 of them wait in ray_get on one
+# node at once, each holding a worker (the default, 64 for 1 CPU, stalls).
+export RAY_MPI_NUM_CPUS=1 RAY_MPI_OBJECT_STORE_MEMORY=256M RAY_MPI_PREFAULT=no RAY_MPI_MAX_WORKERS=256
 n=0
 out=${TMPDIR:-/tmp}/mpirun.out
 
@@ -82,6 +84,34 @@ rc=$?
 grep -q '^ok 1 ' "$out"
 point $(( $? | rc )) "16 ranks: a tree whose edges cross all of them sums right"
 [ $rc -eq 0 ] || show
+
+# The timeline of a 3-node tree: one trace at rank 0, every node's tasks in
+# it on that node's row, the objects that crossed nodes as transfers.
+tl=${TMPDIR:-/tmp}/timeline.json
+RAY_MPI_TIMELINE=$tl MN_NODES=3 mpi 3 "$checks" dag >"$out" 2>&1
+rc=$?
+jq -e . "$tl" >/dev/null 2>&1
+point $(( $? | rc )) "a 3-node job's --timeline is one valid trace JSON at rank 0 (status $rc)"
+leaves=$(sed -n 's/^#define LEAVES \([0-9]*\).*/\1/p' "${MN_SRC:?}")
+counts=$(jq -r '[.traceEvents[] | select(.ph == "X" and .cat == "task")] as $t |
+    [($t | map(select(.name == "leaf")) | length), ($t | map(select(.name == "add")) | length),
+     ($t | map(select(.name == "leaf" and .pid == 0)) | length),
+     ($t | map(select(.name == "leaf" and .pid == 1)) | length),
+     ($t | map(select(.name == "leaf" and .pid == 2)) | length)] | @tsv' "$tl" 2>/dev/null)
+want=$(awk -v l="$leaves" 'BEGIN { printf "%d\t%d\t%d\t%d\t%d", l, l - 1, int((l + 2) / 3),
+    int((l + 1) / 3), int(l / 3) }')
+[ "$counts" = "$want" ]
+point $? "  ... with one event per task, each leaf on its node's row (leaf, add, per node: $counts; want $want)"
+jq -e '[.traceEvents[] | select(.cat == "transfer" and .ph == "X" and
+    .args.from_node != .args.to_node and .pid == .args.to_node and .tid == 0)] | length > 0' \
+    "$tl" >/dev/null 2>&1
+point $? "  ... and the objects that crossed nodes as transfer events on the receiving node's service row"
+jq -e '([.traceEvents[] | select(.ph == "M" and .name == "thread_name") | "\(.pid)/\(.tid)"]) as $rows |
+    [.traceEvents[] | select(.ph == "X") | "\(.pid)/\(.tid)"] | unique | all(. as $r | $rows | index($r))' \
+    "$tl" >/dev/null 2>&1
+point $? "  ... every event on a named row"
+[ $rc -eq 0 ] || show
+rm -f "$tl"
 
 # A rank SIGKILLed: the whole job ends within seconds, saying which.
 t0=$(date +%s)

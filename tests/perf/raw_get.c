@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         if (node == 0)
             printf("peer=floor workload=W6 metric=na value=nan unit=na reason=\"%s\"\n",
                    ray_last_error());
-        net_boot_finish(NULL);
+        net_boot_finish(NULL, NULL, 0, NULL, NULL);
         return 1;
     }
     char metric[64];
@@ -114,7 +114,7 @@ int main(int argc, char **argv)
         while (!g_stop) /* spinning: the floor is the transport's best */
             net_progress(g_net);
     }
-    net_boot_finish(g_net);
+    net_boot_finish(g_net, NULL, 0, NULL, NULL);
     if (arena)
         munmap(arena, BYTES);
     return g_status;
