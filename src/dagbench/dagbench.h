@@ -104,6 +104,7 @@ typedef struct dag_result {
     int bad_output;
     uint64_t expected, got;
     double bytes_moved; /* between nodes, per dependence edge; nan: unknown */
+    double rank0_msgs;  /* messages in and out of rank 0 (the driver's node) per task */
     char error[512];    /* why it failed, when it did */
 } dag_result;
 
@@ -125,14 +126,13 @@ enum dag_metric_id {
     DAG_M_EFFICIENCY,  /* task_us / granularity */
     DAG_M_MOVED,
     DAG_M_GFLOPS, /* compute_bound only */
-    DAG_M_RANK0,  /* nan: dag_rank0_reason */
+    DAG_M_RANK0,  /* ray_stats' net messages of the driver's node (rank 0), per task */
     DAG_M_COUNT
 };
 typedef struct dag_metric_def {
     const char *name, *unit;
 } dag_metric_def;
 extern const dag_metric_def dag_metrics[DAG_M_COUNT];
-extern const char *const dag_rank0_reason;
 
 typedef struct dag_stat {
     double median, min, max; /* nan values skipped; all nan: nan */

@@ -167,7 +167,6 @@ void dag_json_series(const dag_config *cfg, const dag_cluster *cl, const dag_ser
         else
             num(dag_metrics[m].name, NAN);
     }
-    str("rank0_msgs_per_task_reason", dag_rank0_reason);
     dag_stat fl;
     dag_stats(s->floor_eff, s->n, &fl);
     stat("floor_efficiency", &fl);

@@ -339,9 +339,18 @@ static void state_free(run_state *st)
     free(st->args);
 }
 
+/* Messages rank 0 sent and received so far: the driver runs on node 0,
+ * so its node's counters are rank 0's. */
+static double rank0_msgs(void)
+{
+    ray_stats s;
+    return ray_get_stats(&s) ? NAN : (double)(s.net_msgs_in + s.net_msgs_out);
+}
+
 int dag_run(const dag_config *cfg, const dag_cluster *cl, const dag_point *pt, dag_result *res)
 {
     run_state st;
+    double msgs0 = rank0_msgs();
     if (state_init(&st, cfg, cl, pt, res)) {
         state_free(&st);
         return -1;
@@ -360,6 +369,7 @@ int dag_run(const dag_config *cfg, const dag_cluster *cl, const dag_point *pt, d
     while (checked < st.submitted_steps)
         consume_step(&st, checked++);
     res->makespan_s = dag_now_s() - st.t0;
+    res->rank0_msgs = res->tasks > 0 ? (rank0_msgs() - msgs0) / (double)res->tasks : NAN;
     res->ok = !st.failed && !res->wrong && res->checked == res->tasks;
     if (!res->ok && !res->error[0] && !res->wrong)
         snprintf(res->error, sizeof(res->error), "%ld of %ld tasks checked", res->checked,

@@ -113,6 +113,25 @@ point $? "  ... every event on a named row"
 [ $rc -eq 0 ] || show
 rm -f "$tl"
 
+# ray-mpi-dagbench on 3 ranks: every shape, its tasks spread over the nodes,
+# every output checked; bytes cross nodes and rank 0 counts its messages.
+db=${DAGBENCH:?}
+for shape in trivial no_comm stencil_1d stencil_1d_periodic dom tree fft all_to_all nearest \
+    spread random_nearest chain layered mapreduce; do
+    steps="--steps 6"
+    [ $shape = mapreduce ] && steps=
+    [ $shape = spread ] && steps="--steps 6 --period 2" # at most 2 for width 6, radix 3
+    mpi 3 "$db" --shape $shape --width 6 $steps --task-us 10 --bytes 64 --placement spread \
+        --reps 1 --warmup 0 --no-floor --json >"$out" 2>&1
+    rc=$?
+    moved='.bytes_moved > 0' # point p runs on node p % 3: no_comm's edges stay on a node
+    [ $shape = trivial ] || [ $shape = no_comm ] && moved='.bytes_moved == 0'
+    grep '^{' "$out" | jq -e ".check == \"ok\" and .nodes == 3 and $moved and
+        .rank0_msgs_per_task > 0" >/dev/null 2>&1
+    point $(( $? | rc )) "mpirun -n 3 ray-mpi ray-mpi-dagbench --shape $shape: check=ok, bytes across nodes, rank 0's messages counted"
+    [ $rc -eq 0 ] || show
+done
+
 # A rank SIGKILLed: the whole job ends within seconds, saying which.
 t0=$(date +%s)
 MPI_TIMEOUT=50 mpi 3 "$checks" killrank >"$out" 2>&1
