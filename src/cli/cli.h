@@ -53,4 +53,9 @@ void outs_destroy(out_streams *s);
  * job of several nodes; exe_errno says whether the driver can run here. */
 int launch_mpi(const ray_config *cfg, const char *exe, int exe_errno, char *const *argv);
 
+/* `ray-mpi status [--job DIR] [--json]` (status.c): the caller's running
+ * jobs on this host, read from their control regions; argv[0] is "status".
+ * Returns the exit status. */
+int status_main(int argc, char **argv);
+
 #endif /* RAY_CLI_H */

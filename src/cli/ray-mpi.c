@@ -4,7 +4,8 @@
  * the job with the driver's exit status.  Options are the settings table
  * (`ray-mpi --help`); `ray-mpi --config` prints every setting with its value
  * and where it came from; `ray-mpi --show-placement` prints the node's
- * topology and where each worker would go, and runs nothing.
+ * topology and where each worker would go, and runs nothing; `ray-mpi
+ * status` shows the running jobs of this host (status.c).
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -35,6 +36,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: ray-mpi [options] DRIVER [ARGS...]\n"
                  "       ray-mpi [options] --show-placement\n"
+                 "       ray-mpi status [--job DIR] [--json]   (see ray-mpi status --help)\n"
                  "       ray-mpi --config | --help | --version\n\n"
                  "Runs DRIVER, a program that calls ray_init(), with this node's service.\n"
                  "Every option has an environment twin RAY_MPI_<NAME>; options win.\n\n"
@@ -86,6 +88,8 @@ static int find_exe(const char *cmd, char *out, size_t cap)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "status")) /* a command, not a driver named status */
+        return status_main(argc - 1, argv + 1);
     ray_config cfg;
     if (ray_config_load(&cfg)) {
         fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
