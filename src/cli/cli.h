@@ -52,6 +52,9 @@ void outs_destroy(out_streams *s);
 /* ray-mpi under an MPI launcher (launch.c): this rank's node service in a
  * job of several nodes; exe_errno says whether the driver can run here. */
 int launch_mpi(const ray_config *cfg, const char *exe, int exe_errno, char *const *argv);
+/* ray-mpi --show-placement under an MPI launcher: every node's plan, in
+ * node order, printed by rank 0; the exit status. */
+int launch_show_placement(const ray_config *cfg);
 
 /* `ray-mpi status [--job DIR] [--json]` (status.c): the caller's running
  * jobs on this host, read from their control regions; argv[0] is "status".

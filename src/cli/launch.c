@@ -11,6 +11,7 @@
 
 #include "net/net.h"
 #include "sched/sched.h"
+#include "topo/topo.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -85,6 +86,41 @@ static void leave(void *arg, struct sched_service *svc, const void *tl, size_t t
 static void abort_job(void *arg, int code)
 {
     net_boot_abort(code);
+}
+
+/* ray-mpi --show-placement under an MPI launcher: each rank plans its own
+ * node (its local rank, its allocation); rank 0 prints every plan in node
+ * order, each under a header naming the node and its host. */
+int launch_show_placement(const ray_config *cfg)
+{
+    uint32_t node, num_nodes;
+    if (net_boot_init(NULL, NULL, &node, &num_nodes)) {
+        fprintf(stderr, "ray-mpi: %s\n", ray_last_error());
+        return 1;
+    }
+    char *text = NULL, host[256] = "";
+    size_t len = 0;
+    gethostname(host, sizeof(host) - 1);
+    FILE *f = open_memstream(&text, &len);
+    int rc = 1;
+    if (f) {
+        fprintf(f, "== node %u of %u (%s) ==\n", node, num_nodes, host);
+        if ((rc = topo_show_config(cfg, f)))
+            fprintf(f, "ray-mpi: node %u: %s\n", node, ray_last_error());
+        fclose(f);
+    }
+    char *all = NULL;
+    size_t all_len = 0;
+    net_boot_gather(text, text ? len : 0, (void **)&all, &all_len);
+    if (node == 0 && all)
+        fwrite(all, 1, all_len, stdout);
+    fflush(stdout);
+    free(all);
+    free(text);
+    int worst = rc ? 1 : 0;
+    net_boot_allmax(&worst);
+    net_boot_finish(NULL, NULL, 0, NULL, NULL);
+    return worst;
 }
 
 int launch_mpi(const ray_config *cfg, const char *exe, int exe_errno, char *const *argv)

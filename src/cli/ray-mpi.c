@@ -135,6 +135,10 @@ int main(int argc, char **argv)
         i += used;
     }
     if (show) {
+#ifdef RAY_HAVE_MPI
+        if (net_launched_by_mpi())
+            return launch_show_placement(&cfg);
+#endif
         if (!topo_show_config(&cfg, stdout))
             return 0;
         fprintf(stderr, "ray-mpi: %s\n", ray_last_error());

@@ -220,7 +220,7 @@ static int wait_all(net *n, MPI_Request *req, const char *what)
             ray_warn("net", "the other nodes did not all %s within 60 s", what);
             return -1;
         }
-        if (!n->ops->progress(n))
+        if (!n || !n->ops->progress(n))
             usleep(200);
     }
 }
@@ -233,11 +233,15 @@ static int barrier(net *n)
     return wait_all(n, &req, "reach the end");
 }
 
-/* Every node's bytes to rank 0 (once all are at the end: no collective is
- * left waiting for a node that will not come). */
+/* Every node's bytes to rank 0 (at the end: once all are there, so no
+ * collective is left waiting for a node that will not come), the network
+ * progressed meanwhile when there is one. */
 static void gather(net *n, const void *mine, size_t len, void **all, size_t *all_len)
 {
-    int size = (int)n->num_nodes, root = n->node == 0;
+    int size, rank;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int root = rank == 0;
     int count = (int)RAY_MIN(len, (size_t)(INT_MAX / RAY_MAX(size, 1)));
     int *counts = root ? calloc((size_t)size, sizeof(int)) : NULL;
     int *displs = root ? calloc((size_t)size, sizeof(int)) : NULL;
@@ -245,7 +249,7 @@ static void gather(net *n, const void *mine, size_t len, void **all, size_t *all
     if ((root && (!counts || !displs)) ||
         MPI_Igather(&count, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD, &req) !=
             MPI_SUCCESS ||
-        wait_all(n, &req, "hand in their timeline"))
+        wait_all(n, &req, "hand in their part"))
         goto out;
     size_t total = 0;
     for (int i = 0; root && i < size; i++) {
@@ -254,13 +258,14 @@ static void gather(net *n, const void *mine, size_t len, void **all, size_t *all
     }
     char *buf = root && total ? malloc(total) : NULL;
     if (root && total && !buf)
-        ray_warn("net", "no memory for the timeline's %zu bytes", total);
-    /* Every rank takes part even when the root has no room: then all send nothing. */
+        ray_warn("net", "no memory for the %zu bytes the nodes hand in", total);
+    /* Every rank takes part even when the root has no room: it then takes
+     * nothing, the others' sends are truncated and the gather fails. */
     if (root && !buf)
         memset(counts, 0, (size_t)size * sizeof(int));
     if (MPI_Igatherv(mine, count, MPI_BYTE, buf, counts, displs, MPI_BYTE, 0, MPI_COMM_WORLD,
                      &req) != MPI_SUCCESS ||
-        wait_all(n, &req, "hand in their timeline")) {
+        wait_all(n, &req, "hand in their part")) {
         free(buf);
         goto out;
     }
@@ -287,6 +292,19 @@ void net_boot_finish(net *n, const void *mine, size_t len, void **all, size_t *a
         free(n);
     }
     MPI_Finalize();
+}
+
+void net_boot_gather(const void *mine, size_t len, void **all, size_t *all_len)
+{
+    *all = NULL;
+    *all_len = 0;
+    gather(NULL, mine, len, all, all_len);
+}
+
+void net_boot_allmax(int *v)
+{
+    int in = *v;
+    MPI_Allreduce(&in, v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
 }
 
 _Noreturn void net_boot_abort(int code)

@@ -122,6 +122,11 @@ int net_boot_start(const char *backend, net_node_info *self, uint8_t *arena, uin
  * in node order; NULL elsewhere or when nobody had any), then the backend
  * goes, then MPI_Finalize. */
 void net_boot_finish(net *n, const void *mine, size_t len, void **all, size_t *all_len);
+/* Before any backend (--show-placement): every rank's bytes to rank 0, in
+ * rank order (*all malloc'd at rank 0, NULL elsewhere); and the largest of
+ * every rank's *v, at every rank.  Blocking collectives. */
+void net_boot_gather(const void *mine, size_t len, void **all, size_t *all_len);
+void net_boot_allmax(int *v);
 /* Ends every rank of the job now (MPI_Abort): a node is gone. */
 _Noreturn void net_boot_abort(int code);
 /* The number of node services on this host (MPI's shared-memory split). */

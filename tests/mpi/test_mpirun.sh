@@ -113,6 +113,18 @@ point $? "  ... every event on a named row"
 [ $rc -eq 0 ] || show
 rm -f "$tl"
 
+# --show-placement under mpirun: every node's plan, printed by rank 0 in
+# node order; one rank per NUMA domain of the fat node (--per-numa) each
+# plans its own domain, with its GPU.
+RAY_MPI_PER_NUMA=yes RAY_MPI_TOPOLOGY=${FAT_NODE_XML:?} mpi 4 --show-placement >"$out" 2>&1
+rc=$?
+order=$(sed -n 's/^== node \([0-9]*\) of 4 .*/\1/p' "$out" | tr '\n' ' ')
+domains=$(sed -n 's/^per NUMA: this service takes NUMA \([0-9]\).*/\1/p' "$out" | tr '\n' ' ')
+[ "$order" = "0 1 2 3 " ] && [ "$domains" = "0 1 2 3 " ] &&
+    [ "$(grep -c '^offered: 32 CPUs' "$out")" -eq 4 ]
+point $(( $? | rc )) "mpirun -n 4 ray-mpi --show-placement --per-numa: every node's plan in node order (nodes: $order; NUMA: $domains)"
+[ $rc -eq 0 ] || show
+
 # ray-mpi-dagbench on 3 ranks: every shape, its tasks spread over the nodes,
 # every output checked; bytes cross nodes and rank 0 counts its messages.
 db=${DAGBENCH:?}

@@ -76,6 +76,15 @@ check_exit_code() {
     t_point $? "the driver's exit code 3 comes back through srun ($rc)" || t_show "$work/exit.out"
 }
 
+check_show_placement() {
+    cl srun -N3 "$bin" --show-placement >"$work/show.out" 2>&1
+    rc=$?
+    order=$(sed -n 's/^== node \([0-9]*\) of 3 (\(node[0-9]\)) ==$/\1:\2/p' "$work/show.out" | tr '\n' ' ')
+    [ $rc -eq 0 ] && [ "$order" = "0:node1 1:node2 2:node3 " ]
+    t_point $? "srun -N3 ray-mpi --show-placement: every node's plan, in node order ($order)" ||
+        t_show "$work/show.out"
+}
+
 check_crash() {
     cl srun -N3 "$bin" "$checks" crash >"$work/crash.out" 2>&1
     rc=$?
@@ -193,6 +202,7 @@ ls /dev/shm | sort >"$work/shm.before"
 submit_timelimit
 check_checks
 check_exit_code
+check_show_placement
 check_crash
 check_sbatch
 check_cpus 1
