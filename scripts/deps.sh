@@ -5,7 +5,8 @@
 # UCX for transfers between nodes; ucx_info from ucx-utils to see its
 # transports) and the Slurm cluster tests (tests/slurm): real Slurm
 # daemons, munge, PMIx, and ip/nsenter/unshare for network namespaces.
-RAY_DEB_PACKAGES="build-essential autoconf automake libtool pkg-config libhwloc-dev hwloc jq
+# librsvg2-bin's rsvg-convert renders ray-mpi-timeline's SVG (tests/timeline).
+RAY_DEB_PACKAGES="build-essential autoconf automake libtool pkg-config libhwloc-dev hwloc jq librsvg2-bin
  openmpi-bin libopenmpi-dev libucx-dev ucx-utils libpmix-dev slurm-wlm slurm-client munge
  iproute2 util-linux"
 

@@ -775,6 +775,91 @@ static void seeds_timeline(void)
     finish("fuzz_timeline");
 }
 
+/* ---- fuzz_tljson: trace files as RAY_MPI_TIMELINE writes them, and broken ones */
+
+static const char tl_trace_seed[] =
+    "{\"traceEvents\":[\n"
+    "{\"ph\":\"M\",\"name\":\"ray-mpi\",\"pid\":0,\"args\":{}},\n"
+    "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":0,\"args\":{\"name\":\"node 0 (host-a)\"}},\n"
+    "{\"ph\":\"M\",\"name\":\"process_sort_index\",\"pid\":0,\"args\":{\"sort_index\":0}},\n"
+    "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":0,\"tid\":0,\"args\":{\"name\":\"node service "
+    "pid 800\"}},\n"
+    "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":0,\"tid\":0,\"args\":{\"sort_index\":0}},"
+    "\n"
+    "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":0,\"tid\":812,\"args\":{\"name\":\"worker pid "
+    "812\"}},\n"
+    "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":1,\"tid\":0,\"args\":{\"sort_index\":0}},"
+    "\n"
+    "{\"ph\":\"X\",\"cat\":\"task\",\"name\":\"leaf\",\"pid\":0,\"tid\":812,\"ts\":1234.567,"
+    "\"dur\":50.2,\"args\":{\"queued_us\":1200.1,\"wait_us\":34.467,\"bytes_in\":16,"
+    "\"bytes_out\":8,\"attempt\":0,\"status\":\"ok\"}},\n"
+    "{\"ph\":\"X\",\"cat\":\"actor_call\",\"name\":\"Counter.add\",\"pid\":0,\"tid\":812,"
+    "\"ts\":1300,\"dur\":3.5,\"args\":{\"bytes_in\":0,\"bytes_out\":8,\"attempt\":1,"
+    "\"status\":\"RAY_ETASK\"}},\n"
+    "{\"ph\":\"X\",\"cat\":\"actor_create\",\"name\":\"Counter\",\"pid\":1,\"tid\":1201,\"ts\":10,"
+    "\"dur\":900},\n"
+    "{\"ph\":\"X\",\"cat\":\"transfer\",\"name\":\"pull\",\"pid\":1,\"tid\":0,\"ts\":1400.25,"
+    "\"dur\":310.5,\"args\":{\"from_node\":0,\"to_node\":1,\"bytes\":4194304}}\n"
+    "],\"displayTimeUnit\":\"ms\",\"otherData\":{\"producer\":\"ray-mpi 0.1.0\",\"events\":4,"
+    "\"dropped\":0,\"start_unix_ns\":1700000000000000000}}\n";
+
+static const struct {
+    const char *name, *text;
+} tl_seeds[] = {
+    {"bare-array", "[{\"ph\":\"X\",\"name\":\"a\",\"pid\":1,\"tid\":7,\"ts\":0,\"dur\":10},"
+                   "{\"ph\":\"B\",\"name\":\"c\",\"cat\":\"task\",\"pid\":1,\"tid\":8,\"ts\":1},"
+                   "{\"ph\":\"B\",\"pid\":1,\"tid\":8,\"ts\":2},{\"ph\":\"E\",\"pid\":1,\"tid\":8,"
+                   "\"ts\":3},{\"ph\":\"E\",\"pid\":1,\"tid\":8,\"ts\":9},{\"ph\":\"E\",\"ts\":9},"
+                   "{\"ph\":\"i\",\"name\":\"now\",\"ts\":5,\"s\":\"t\"},{\"ph\":\"C\",\"name\":"
+                   "\"used\",\"ts\":6,\"args\":{\"bytes\":1}},{\"ph\":\"s\",\"id\":1,\"ts\":7},"
+                   "{\"ph\":\"f\",\"id\":1,\"ts\":8},{}]"},
+    {"escapes", "[{\"ph\":\"X\",\"ts\":1,\"name\":\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t \\u00e9 "
+                "\\ud83d\\ude00 lone \\ud800 \\udc00 nul \\u0000 <&>'\"},"
+                "{\"ph\":\"X\",\"ts\":2,\"name\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"},"
+                "{\"ph\":\"X\",\"ts\":3,\"name\":\"\\ud800\\n\\ud800\\ud800\\udfff\"}]"},
+    {"numbers",
+     "[{\"ph\":\"X\",\"ts\":-0,\"dur\":1.5e3},{\"ph\":\"X\",\"ts\":1E-7,\"dur\":0.000001},"
+     "{\"ph\":\"X\",\"ts\":123456789012345,\"dur\":0e0,\"pid\":-9007199254740992},"
+     "{\"ph\":\"X\",\"ts\":1e-400,\"args\":{\"bytes_in\":1.8e19}}]"},
+    {"wrong-type", "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"a\",\"ts\":\"12\",\"dur\":3}]}"},
+    {"pid-not-integer", "[{\"ph\":\"X\",\"ts\":1,\"pid\":1.5}]"},
+    {"args-not-object", "[{\"ph\":\"X\",\"ts\":1,\"args\":[1,2]}]"},
+    {"metadata-only", "{\"traceEvents\":[{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":4,"
+                      "\"args\":{\"name\":\"node 4\"}},{\"ph\":\"M\",\"name\":\"thread_name\","
+                      "\"pid\":4,\"tid\":3,\"args\":{\"name\":null}},{\"ph\":\"M\",\"name\":"
+                      "\"thread_sort_index\",\"pid\":4,\"tid\":3,\"args\":{\"sort_index\":-2}}]}"},
+    {"nested-args", "[{\"ph\":\"X\",\"ts\":1,\"args\":{\"a\":[[{\"b\":[true,false,null,{}]}],[]],"
+                    "\"c\":{\"d\":{\"e\":{\"f\":[1,[2,[3,[4]]]]}}}}}]"},
+    {"transfer-no-nodes", "[{\"ph\":\"X\",\"cat\":\"transfer\",\"ts\":5,\"dur\":1,\"args\":{"
+                          "\"bytes\":10}},{\"ph\":\"X\",\"cat\":\"transfer\",\"ts\":5,\"args\":{"
+                          "\"from_node\":3,\"to_node\":3}}]"},
+    {"bom", "\xef\xbb\xbf[{\"ph\":\"X\",\"ts\":1}] \r\n\t"},
+    {"empty", ""},
+    {"trailing-comma", "[{\"ph\":\"X\",\"ts\":1},]"},
+    {"trailing-bytes", "{\"traceEvents\":[]} []"},
+    {"bad-utf8", "[{\"ph\":\"X\",\"ts\":1,\"name\":\"\xed\xa0\x80\"}]"},
+};
+
+static void seeds_tljson(void)
+{
+    seed s = {.n = 0};
+    put_str(&s, tl_trace_seed);
+    emit("fuzz_tljson", "trace", &s);
+    s.n = sizeof(tl_trace_seed) / 2;
+    emit("fuzz_tljson", "trace-truncated", &s);
+    for (size_t i = 0; i < RAY_ARRAY_SIZE(tl_seeds); i++) {
+        s.n = 0;
+        put_str(&s, tl_seeds[i].text);
+        emit("fuzz_tljson", tl_seeds[i].name, &s);
+    }
+    s.n = 0;
+    put_str(&s, "{\"traceEvents\":[{\"ph\":\"X\",\"ts\":1,\"args\":");
+    for (int i = 0; i < 600; i++)
+        put_str(&s, i % 2 ? "[" : "{\"k\":");
+    emit("fuzz_tljson", "nested-too-deep", &s);
+    finish("fuzz_tljson");
+}
+
 int main(int argc, char **argv)
 {
     out_dir = argc > 1 ? argv[1] : NULL;
@@ -787,5 +872,6 @@ int main(int argc, char **argv)
     seeds_hello();
     seeds_wire();
     seeds_timeline();
+    seeds_tljson();
     return out_dir ? 0 : tap_done();
 }
