@@ -16,23 +16,6 @@
 
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-/* The head of store.c's store_region, as far as the figures need (store.h
- * does not export it): checked against the layout before it is believed;
- * a mismatch (another version) leaves the store's figures out. */
-#define STORE_HEAD_MAGIC 0x53544f5245303031ull /* store.c's STORE_MAGIC */
-typedef struct store_head {
-    uint64_t magic, arena_size;
-    uint32_t max_objects;
-    uint16_t tag, pad0;
-    ray_freelist slots;
-    _Atomic uint64_t objects_live;
-    char pad2[RAY_CACHELINE];
-    ray_shlock lock;
-    uint32_t broken;
-    store_alloc alloc;
-    _Atomic uint32_t count_doubt;
-} store_head;
-
 /* One region being read. */
 typedef struct rd {
     st_node *n;
@@ -125,22 +108,15 @@ static int attach(rd *d, const st_maps *m)
 static void read_store(rd *d)
 {
     st_node *n = d->n;
-    store_head *h = (store_head *)(d->base + d->l.store_off);
-    if (sizeof(*h) > store_objs_offset() || h->magic != STORE_HEAD_MAGIC ||
-        h->arena_size != d->l.arena_size || h->max_objects != d->l.max_objects ||
-        h->tag != d->r->tag || h->slots.cap != d->l.max_objects ||
-        h->alloc.arena_size != d->l.arena_size)
+    store_stats ss;
+    if (store_peek_stats(d->base + d->l.store_off, d->l.arena_size, d->l.max_objects, d->r->tag,
+                         d->s.st.objs, &ss))
         return;
     n->store_ok = 1;
-    d->obj_hw = RAY_MIN(ray_freelist_high_water(&h->slots), d->l.max_objects);
-    n->store_capacity_bytes = d->l.arena_size;
-    n->store_used_bytes = RAY_MIN(LOAD(h->alloc.used_bytes), n->store_capacity_bytes);
-    n->objects_live = LOAD(h->objects_live);
-    if (LOAD(h->count_doubt) || n->objects_live > d->obj_hw) { /* count them */
-        n->objects_live = 0;
-        for (uint32_t i = 1; i < d->obj_hw; i++)
-            n->objects_live += STORE_STATE(LOAD(d->s.st.objs[i].state)) != STORE_FREE;
-    }
+    d->obj_hw = ss.table_high_water;
+    n->store_capacity_bytes = ss.capacity_bytes;
+    n->store_used_bytes = ss.used_bytes;
+    n->objects_live = ss.objects_live;
 }
 
 static sched_client *client(const rd *d, uint32_t i)

@@ -567,6 +567,36 @@ int store_repair(store *s)
 
 int store_is_lock(const store *s, const ray_shlock *l) { return l == &s->r->lock; }
 
+/* Entries in use below hw: the count when a death left objects_live in doubt. */
+static uint64_t count_live(const store_obj *objs, uint32_t hw)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 1; i < hw; i++)
+        n += STORE_STATE(atomic_load_explicit(&objs[i].state, memory_order_relaxed)) != STORE_FREE;
+    return n;
+}
+
+int store_peek_stats(const void *base, uint64_t arena_size, uint32_t max_objects, uint16_t tag,
+                     const store_obj *objs, store_stats *out)
+{
+    const store_region *r = base;
+    if (r->magic != STORE_MAGIC || r->arena_size != arena_size || r->max_objects != max_objects ||
+        r->tag != tag || r->slots.cap != max_objects || r->alloc.arena_size != arena_size)
+        return ray_err(RAY_EPROTO, "not an object store of this layout");
+    memset(out, 0, sizeof(*out));
+    out->capacity_bytes = arena_size;
+    /* Written under the store's lock, which a reader cannot take: one read. */
+    out->used_bytes = RAY_MIN(*(const volatile uint64_t *)&r->alloc.used_bytes, arena_size);
+    out->table_high_water =
+        RAY_MIN(atomic_load_explicit(&r->slots.bump, memory_order_relaxed), max_objects);
+    out->objects_live = atomic_load_explicit(&r->objects_live, memory_order_relaxed);
+    if (atomic_load_explicit(&r->count_doubt, memory_order_relaxed) ||
+        out->objects_live > out->table_high_water)
+        out->objects_live = count_live(objs, out->table_high_water);
+    out->max_objects = max_objects;
+    return 0;
+}
+
 void store_get_stats(store *s, store_stats *out)
 {
     store_region *r = s->r;
@@ -577,13 +607,8 @@ void store_get_stats(store *s, store_stats *out)
     out->capacity_bytes = s->arena_size;
     out->table_high_water = ray_freelist_high_water(&r->slots);
     out->objects_live = atomic_load(&r->objects_live);
-    if (atomic_load(&r->count_doubt)) { /* count them: exact when nothing moves */
-        uint64_t n = 0;
-        for (uint32_t i = 1; i < out->table_high_water && i < s->max_objects; i++)
-            n += STORE_STATE(atomic_load_explicit(&s->objs[i].state, memory_order_relaxed)) !=
-                 STORE_FREE;
-        out->objects_live = n;
-    }
+    if (atomic_load(&r->count_doubt)) /* count them: exact when nothing moves */
+        out->objects_live = count_live(s->objs, RAY_MIN(out->table_high_water, s->max_objects));
     out->max_objects = r->max_objects;
 }
 

@@ -292,5 +292,11 @@ typedef struct store_stats {
     uint32_t table_high_water, max_objects;
 } store_stats;
 void store_get_stats(store *s, store_stats *out);
+/* The same read from a store region mapped read-only by another process
+ * (ray-mpi status): no lock taken, nothing written; RAY_EPROTO unless the
+ * header is this layout's (arena size, table size, the job's tag).  The
+ * largest free block is not computed (0). */
+int store_peek_stats(const void *base, uint64_t arena_size, uint32_t max_objects, uint16_t tag,
+                     const store_obj *objs, store_stats *out);
 
 #endif /* RAY_STORE_H */
