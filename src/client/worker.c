@@ -237,9 +237,10 @@ static void fail_early(uint32_t t, int code, const char *msg, uint32_t err_src)
     client_notify(watched, sched_task_fail(sh, k, code, msg, err_src, watched));
 }
 
-/* The timeline's record of task k, run from start to now. */
-static void tl_task(const sched_task *k, const ray_ctx *ctx, const task_args *ta,
-                    uint64_t start, int rc)
+/* The timeline's record (kind) of task k, run from start to now with
+ * arguments ta and outputs ctx->outs (none for an actor's creation). */
+static void tl_task(uint32_t kind, const sched_task *k, const ray_ctx *ctx, const task_args *ta,
+                    uint64_t start, int status)
 {
     ray_tl_event *e = ray_tl_next();
     if (!e)
@@ -248,16 +249,16 @@ static void tl_task(const sched_task *k, const ray_ctx *ctx, const task_args *ta
     e->queued_ns = k->queued_ns;
     e->start_ns = start;
     e->end_ns = ray_now_ns();
-    e->status = rc ? rc : ctx->failed ? RAY_ETASK : 0;
+    e->status = status;
     e->attempt = k->attempt;
     for (uint32_t i = 0; i < ta->a.n; i++)
         e->bytes_in += ta->bufs[i].size;
-    for (uint32_t i = 0; i < ctx->nret; i++)
+    for (uint32_t i = 0; ctx->outs && i < ctx->nret; i++)
         if (ctx->outs[i].slot < st->max_objects)
             e->bytes_out += st->objs[ctx->outs[i].slot].size;
     memcpy(e->name, k->name, RAY_MIN(sizeof(e->name), sizeof(k->name)));
     e->name[sizeof(e->name) - 1] = 0;
-    ray_tl_commit(e, k->kind == TASK_ACTOR_CALL ? RAY_TL_ACTOR_CALL : RAY_TL_TASK);
+    ray_tl_commit(e, kind);
 }
 
 int worker_run_task(uint32_t t)
@@ -299,7 +300,8 @@ int worker_run_task(uint32_t t)
             look_start(); /* last of its batch, before the outputs are seen: see lookers */
         finish(&ctx, rc, k->name);
         if (ray_tl_on)
-            tl_task(k, &ctx, &ta, t0, rc);
+            tl_task(k->kind == TASK_ACTOR_CALL ? RAY_TL_ACTOR_CALL : RAY_TL_TASK, k, &ctx, &ta, t0,
+                    rc ? rc : ctx.failed ? RAY_ETASK : 0);
         uint64_t dt = ray_now_ns() - t0;
         atomic_store_explicit(&ray_cl.me->tasks_done,
                               atomic_load_explicit(&ray_cl.me->tasks_done, memory_order_relaxed) + 1,
@@ -684,15 +686,8 @@ static void *actor_init(sched_actor *a, const reg_entry **cls)
         ray_cl.task = &ctx;
         state = (*cls)->init(&ctx, ta.bufs, (int)ta.a.n);
         ray_cl.task = NULL;
-        ray_tl_event *e = ray_tl_on ? ray_tl_next() : NULL;
-        if (e) {
-            *e = (ray_tl_event){.queued_ns = k->queued_ns, .start_ns = t0, .end_ns = ray_now_ns(),
-                                .status = ctx.failed || !state ? RAY_EACTOR : 0};
-            for (uint32_t i = 0; i < ta.a.n; i++)
-                e->bytes_in += ta.bufs[i].size;
-            snprintf(e->name, sizeof(e->name), "%s", k->name);
-            ray_tl_commit(e, RAY_TL_ACTOR_CREATE);
-        }
+        if (ray_tl_on)
+            tl_task(RAY_TL_ACTOR_CREATE, k, &ctx, &ta, t0, ctx.failed || !state ? RAY_EACTOR : 0);
         if (ctx.failed || !state) {
             snprintf(msg, sizeof(msg), "actor %s init failed: %s", k->name,
                      ctx.fail_msg ? ctx.fail_msg : "init returned NULL");
