@@ -6,6 +6,7 @@
  */
 #include "client.h"
 
+#include <sched.h>
 #include <stdlib.h>
 
 #define MAX_OBJECT_BYTES (1ull << 48)
@@ -356,6 +357,11 @@ RAY_API int ray_cancel(ray_ref ref, int force)
                 return 0;
             msg_cancel m = {t, gen, 0, 0}; /* the node service held it: it frees it */
             return client_send(MSG_CANCEL, &m, sizeof(m));
+        }
+        if (TASK_STATE(s) == TASK_CLAIMING) { /* on its way to the ready queue (hints.c) */
+            sched_yield();
+            s = atomic_load(&k->state);
+            continue;
         }
         if (TASK_STATE(s) != TASK_RUNNING || k->gen != gen)
             return 0; /* finished, failed or cancelled already */

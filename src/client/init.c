@@ -92,6 +92,9 @@ int client_send(uint16_t type, const void *payload, uint32_t len)
     return p ? 0 : ray_err_last_code();
 }
 
+/* The notices go first, then the tasks named in the hints are taken: a
+ * sealer that finds a task with an argument in error (and wakes the
+ * service) finds the notice of the other argument already in its ring. */
 void client_notify(const uint32_t *slots, int n)
 {
     if (n <= 0)
@@ -104,8 +107,13 @@ void client_notify(const uint32_t *slots, int n)
         *m = (msg_notify){slots[i], 0};
         ray_ring_commit(&ray_cl.c2s);
     }
-    sched_wake_service(cl_sched());
     pthread_mutex_unlock(&ray_cl.lock);
+    sched *sh = cl_sched();
+    int wake = 0;
+    for (int i = 0; i < n; i++)
+        wake |= !sched_hints_run(sh, slots[i], ray_cl.slot, &ray_cl.me->readying);
+    if (wake)
+        sched_wake_service(sh);
 }
 
 int client_request(uint16_t type, void *payload, uint32_t len, void *reply, uint32_t cap,

@@ -218,7 +218,8 @@ void ray_env_unset(const char *name);
     X(PUT_COPY, "put-copy", "ray_put's object made, the bytes not copied")  \
     X(RELEASE, "release", "a ref about to be let go, still listed")     \
     X(STORE_LOCKED, "store-locked", "inside the store's lock, a block taken") \
-    X(ACTOR_CALL, "actor-call", "an actor call claimed, not yet run")
+    X(ACTOR_CALL, "actor-call", "an actor call claimed, not yet run")         \
+    X(HINT_CLAIMED, "hint-claimed", "a waiting task taken by its argument's sealer, not yet queued")
 
 enum {
 #define RAY__FAULT_ENUM(id, name, where) RAY_FAULT_##id,

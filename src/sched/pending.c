@@ -26,7 +26,7 @@ void svc_task_fail(sched_service *svc, uint32_t t, int code, const char *msg, ui
  * cancelled it, the slot is the service's to free. */
 static void drop_if_cancelled(sched_service *svc, uint32_t t, uint32_t s)
 {
-    if (TASK_STATE(s) == TASK_CANCELLED) {
+    if (TASK_STATE(s) == TASK_CANCELLED && (s & TASK_F_WAS_WAITING)) {
         svc->owned[t] = 0;
         sched_task_dispose(&svc->sh, t);
     }
@@ -59,10 +59,17 @@ void svc_take_task(sched_service *svc, uint32_t t)
     }
     svc->owned[t] = k->gen;
     uint32_t missing = 0;
+    int hinted = sched_hint_eligible(sh, k);
     for (uint32_t i = 0; i < a.n; i++) {
         uint32_t o = a.v[i].ref.slot;
         if (a.v[i].kind != SCHED_ARG_REF || !sched_out_ok(sh, (sched_out){o, a.v[i].ref.gen}))
             continue; /* checked again when it runs */
+        if (STORE_IS_READY(atomic_load(&sh->st.objs[o].state)))
+            continue; /* ready: nothing to watch */
+        if (hinted) /* before the watch: a seal that sees the watch sees the hint (hints.c) */
+            sched_hint_add(sh, o, t, k->gen);
+        else
+            sched_hint_other(sh, o);
         if (!store_obj_watch(&sh->st, o)) {
             svc_waiter_add(svc, o, WAITER_TASK, t, k->gen);
             missing++;
@@ -128,9 +135,14 @@ void svc_deps_ready(sched_service *svc, uint32_t t)
 {
     sched *sh = &svc->sh;
     sched_task *k = &sh->tasks[t];
-    if (TASK_STATE(atomic_load(&k->state)) == TASK_CANCELLED) {
+    uint32_t s = atomic_load(&k->state);
+    if (TASK_STATE(s) == TASK_CANCELLED && (s & TASK_F_WAS_WAITING)) {
         svc->owned[t] = 0;
         sched_task_dispose(sh, t);
+        return;
+    }
+    if (TASK_STATE(s) != TASK_WAITING || k->gen != svc->owned[t]) {
+        svc->owned[t] = 0; /* the sealer of its last argument took it (hints.c) */
         return;
     }
     uint32_t err = first_error_arg(svc, k);

@@ -91,6 +91,7 @@ static int client_alloc(sched_service *svc, uint32_t kind, uint32_t *out)
         memset(&sc->gpu_env, 0, sizeof(sc->gpu_env));
         atomic_store(&sc->held_n, 0);
         atomic_store(&sc->looking, 0);
+        atomic_store(&sc->readying, 0);
         ray_ring_init(&sc->c2s, SCHED_C2S_RING);
         ray_ring_init(&sc->s2c, SCHED_S2C_RING);
         sched_queue_init(&sc->mailbox);

@@ -203,7 +203,7 @@ void pull_on_pull(sched_service *svc, uint32_t from, const uint8_t *p, uint32_t 
         answer_lost(svc, from, &rq);
         return;
     }
-    if (store_obj_watch(st, rq.slot)) {
+    if (svc_watch(svc, rq.slot)) {
         answer(svc, from, &rq);
         return;
     }

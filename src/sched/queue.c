@@ -233,12 +233,12 @@ void sched_wake_service(sched *s)
     }
 }
 
-void sched_ready_push(sched *s, uint32_t t, _Atomic uint64_t *building)
+void sched_queue_link_locked(sched *s, sched_queue *q, uint32_t t) { link_back(s, q, t); }
+
+/* After a push to the ready queue: a worker to take it. */
+static void ready_wake(sched *s)
 {
     sched_region *r = s->r;
-    ray_shlock_lock(&r->ready.lock, my_tid());
-    link_built(s, &r->ready, t, building);
-    ray_shlock_unlock(&r->ready.lock);
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&r->lookers, memory_order_relaxed) > 0)
         return; /* a worker about to look takes it, and wakes another if more wait */
@@ -252,4 +252,24 @@ void sched_ready_push(sched *s, uint32_t t, _Atomic uint64_t *building)
         !atomic_load_explicit(&r->spawn_hint, memory_order_relaxed) &&
         !atomic_exchange(&r->spawn_hint, 1))
         sched_wake_service(s);
+}
+
+void sched_ready_push(sched *s, uint32_t t, _Atomic uint64_t *building)
+{
+    sched_region *r = s->r;
+    ray_shlock_lock(&r->ready.lock, my_tid());
+    link_built(s, &r->ready, t, building);
+    ray_shlock_unlock(&r->ready.lock);
+    ready_wake(s);
+}
+
+void sched_ready_push_claimed(sched *s, uint32_t t, _Atomic uint64_t *journal)
+{
+    sched_region *r = s->r;
+    sched_task *k = &s->tasks[t];
+    ray_shlock_lock(&r->ready.lock, my_tid());
+    atomic_store_explicit(&k->state, TASK_TAGGED(TASK_QUEUED, k->gen), memory_order_release);
+    link_built(s, &r->ready, t, journal);
+    ray_shlock_unlock(&r->ready.lock);
+    ready_wake(s);
 }

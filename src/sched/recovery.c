@@ -334,6 +334,47 @@ static uint32_t slot_of_tid(sched_service *svc, uint32_t tid)
     return 0;
 }
 
+/* The waiting task dead process `slot` was taking to the ready queue
+ * (hints.c), the ready queue's lock held by the service: still CLAIMING by
+ * it, or QUEUED by it in the push's critical section and not linked yet,
+ * it is linked now.  Anything else was not its to push. */
+static sched_task *readying_take(sched *sh, sched_client *sc, sched_out *b)
+{
+    *b = sched_unpack(atomic_exchange(&sc->readying, 0));
+    if (!b->slot || b->slot >= sh->r->max_tasks || sh->tasks[b->slot].gen != b->gen)
+        return NULL;
+    return &sh->tasks[b->slot];
+}
+
+static void readying_locked(sched_service *svc, uint32_t slot, sched_client *sc)
+{
+    sched *sh = &svc->sh;
+    sched_out b;
+    sched_task *k = readying_take(sh, sc, &b);
+    if (!k)
+        return;
+    uint32_t s = atomic_load(&k->state);
+    if (s == TASK_MAKE(TASK_CLAIMING, slot) ||
+        (s == TASK_TAGGED(TASK_QUEUED, b.gen) && !sched_queue_links(sh, &sh->r->ready, b.slot))) {
+        atomic_store(&k->state, TASK_TAGGED(TASK_QUEUED, b.gen));
+        sched_queue_link_locked(sh, &sh->r->ready, b.slot);
+    }
+}
+
+/* The same, the ready queue's lock not held by the dead process: only a
+ * task still CLAIMING by it is pushed (QUEUED is set under the lock). */
+static void recover_readying(sched_service *svc, uint32_t slot, sched_client *sc)
+{
+    sched *sh = &svc->sh;
+    sched_out b;
+    sched_task *k = readying_take(sh, sc, &b);
+    if (k && atomic_load(&k->state) == TASK_MAKE(TASK_CLAIMING, slot)) {
+        ray_debug("sched", "queueing task slot %u that dead pid %d was taking there", b.slot,
+                  sc->pid);
+        sched_ready_push_claimed(sh, b.slot, NULL);
+    }
+}
+
 /* Queue q's lock is held by a dead thread, of process `slot` (0: none we
  * know): the queue is re-linked and its lock taken over, what that
  * process was putting in (the task it built) or taking out (its batch) is
@@ -348,6 +389,8 @@ static void sort_out_queue(sched_service *svc, sched_queue *q, uint32_t slot)
         sched_out b = sched_unpack(atomic_load(&sc->building));
         if (b.slot && b.slot < sh->r->max_tasks && sched_queue_links(sh, q, b.slot))
             atomic_store(&sc->building, 0); /* linked: handed on */
+        if (q == &sh->r->ready)
+            readying_locked(svc, slot, sc);
         if (own_queue(svc, slot) == q)
             recover_batch(svc, slot, q, 1);
     }
@@ -496,6 +539,7 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
         recover_batch(svc, slot, own, 0);
     recover_stack(svc, slot, c, how);
     recover_building(svc, sc);
+    recover_readying(svc, slot, sc);
     if (c->kind != CLIENT_DRIVER || svc->shutting_down)
         release_holds(svc, slot, how);
     svc_release(svc, c); /* its CPU, GPUs and resources: free for what follows */

@@ -34,7 +34,8 @@ void sched_layout_compute(sched_layout *l, uint32_t max_objects, uint32_t max_ta
     l->client_size = page_up(sizeof(sched_client)) + SCHED_C2S_RING + SCHED_S2C_RING +
                      (uint64_t)SCHED_HELD_MAX * sizeof(sched_out);
     l->actors_off = l->clients_off + (uint64_t)max_clients * l->client_size;
-    l->total = page_up(l->actors_off + (uint64_t)max_actors * sizeof(sched_actor));
+    l->hints_off = page_up(l->actors_off + (uint64_t)max_actors * sizeof(sched_actor));
+    l->total = page_up(l->hints_off + (uint64_t)max_objects * sizeof(sched_hint));
 }
 
 int sched_layout_check(const sched_layout *l)
@@ -161,6 +162,7 @@ int sched_attach(sched *s, int ctl_fd, uint64_t ctl_size, int arena_fd, uint64_t
     s->client_size = l.client_size;
     s->max_clients = l.max_clients;
     s->actors = (sched_actor *)((char *)s->ctl + l.actors_off);
+    s->hints = (sched_hint *)((char *)s->ctl + l.hints_off);
     return 0;
 }
 

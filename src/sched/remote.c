@@ -417,7 +417,7 @@ void remote_on_task(sched_service *svc, uint32_t from, const uint8_t *p, uint32_
     e->nret = v.t.nret;
     memcpy(e->outs, outs, e->nret * sizeof(sched_out));
     for (uint32_t i = 0; i < e->nret; i++)
-        if (!store_obj_watch(&svc->sh.st, outs[i].slot)) {
+        if (!svc_watch(svc, outs[i].slot)) {
             svc_waiter_add(svc, outs[i].slot, WAITER_EXEC, idx, e->gen);
             e->pending++;
         }

@@ -52,6 +52,10 @@ enum sched_task_state {
     TASK_CANCELLED = 4, /* outputs failed with RAY_ECANCELLED; slot freed by whoever dequeues it */
     TASK_DONE = 5,      /* ran in place (see TASK_F_INPLACE); slot freed by whoever dequeues it */
     TASK_CANCELLING = 6, /* ray_cancel is failing its outputs; then CANCELLED */
+    /* Taken from the node service by the process in bits 16-31, which
+     * sealed its last missing argument (hints.c), on its way to the ready
+     * queue: QUEUED in the push's critical section. */
+    TASK_CLAIMING = 7,
 };
 #define TASK_STATE(s) ((s)&0xffu)
 #define TASK_F_CANCEL 0x100u   /* ray_cancel(force=0) of a running task */
@@ -70,7 +74,7 @@ enum sched_task_state {
 /* It returned and its runner is sealing its outputs: if the runner dies
  * now the service seals the rest (the task ran; it is not run again). */
 #define TASK_F_SEALING 0x4000u
-#define TASK_WORKER(s) ((s) >> 16)
+#define TASK_WORKER(s) ((s) >> 16) /* RUNNING and CLAIMING */
 #define TASK_MAKE(st, worker) ((uint32_t)(st) | ((uint32_t)(worker) << 16))
 /* States other than RUNNING carry the low 16 bits of the task's generation
  * where RUNNING carries its worker: a compare-and-swap from them fails on a
@@ -182,6 +186,9 @@ typedef struct sched_client {
      * building and has not handed on yet, an object it is freeing. */
     _Atomic uint64_t building;
     _Atomic uint64_t freeing;
+    /* A waiting task it is taking to the ready queue (hints.c): set before
+     * the task is CLAIMING, cleared in the push's critical section. */
+    _Atomic uint64_t readying;
     /* Its last marked change of a count (store.h): the object (gen << 32 |
      * slot) and where it records that hold (sched_journal_note). */
     _Atomic uint64_t jnl_obj;
@@ -218,6 +225,25 @@ typedef struct sched_actor {
     uint32_t next_free;
     char name[SCHED_ACTOR_NAME_MAX];
 } sched_actor;
+
+/* ------------------------------------------------------------- hints */
+
+/* Which waiting tasks an object's sealer may take to the ready queue
+ * itself (hints.c).  The node service holds a task whose arguments are not
+ * ready; for a task of the default class it also writes the task here,
+ * under each argument it waits for, before it watches that argument.  The
+ * process that seals the argument then looks at each task named: if all
+ * its arguments are ready now, it takes the task (WAITING -> CLAIMING ->
+ * QUEUED) to the ready queue, with no node service on the way.  "Only
+ * tasks" says every waiter of the object is a task named here, so the
+ * sealer need not wake the service: its notice waits in the ring until the
+ * service next runs.  Written by the node service alone. */
+#define SCHED_HINTS 3
+#define SCHED_HINT_ONLY 0x100u /* word: every waiter of the object is named here */
+typedef struct sched_hint {
+    _Atomic uint64_t word;                  /* object gen << 32 | ONLY | count */
+    _Atomic uint64_t task[SCHED_HINTS];     /* sched_pack(task slot, gen) */
+} sched_hint;
 
 /* ------------------------------------------------------------- the region */
 
@@ -261,7 +287,7 @@ typedef struct sched_region {
 typedef struct sched_layout {
     uint64_t magic, total;
     uint64_t store_off, store_size;
-    uint64_t sched_off, tasks_off, clients_off, client_size, actors_off;
+    uint64_t sched_off, tasks_off, clients_off, client_size, actors_off, hints_off;
     uint32_t max_objects, max_tasks, max_clients, max_actors;
     uint64_t arena_size;
 } sched_layout;
@@ -272,6 +298,7 @@ typedef struct sched {
     sched_task *tasks;
     char *clients;          /* max_clients slots of client_size bytes */
     sched_actor *actors;
+    sched_hint *hints;      /* max_objects of them, one per object slot */
     uint64_t client_size;
     void *ctl;              /* mapping of the control region */
     uint64_t ctl_size;
@@ -438,6 +465,32 @@ void sched_wake_service(sched *s);
 /* Pushes a ready default-class task and wakes a worker if none spins;
  * *building (or NULL) is cleared in the push's critical section. */
 void sched_ready_push(sched *s, uint32_t t, _Atomic uint64_t *building);
+
+/* Pushes task t, which the caller took (CLAIMING, by it), as QUEUED:
+ * the state and the link in one critical section, which also clears
+ * *journal (the caller's readying). */
+void sched_ready_push_claimed(sched *s, uint32_t t, _Atomic uint64_t *journal);
+/* Links t at the back of q, whose lock the caller holds (recovery). */
+void sched_queue_link_locked(sched *s, sched_queue *q, uint32_t t);
+
+/* ---- hints (hints.c): sealers take waiting tasks to the ready queue */
+#define SCHED_HINT_MAX_ARGS 64 /* tasks with more arguments are not named */
+/* Whether task k may be named in hints: of the default class, for this
+ * node, of few arguments. */
+int sched_hint_eligible(const sched *s, const sched_task *k);
+/* Node service, before watching object o for waiting task t (gen): names
+ * t under o if there is room, else says o has another waiter. */
+void sched_hint_add(sched *s, uint32_t o, uint32_t t, uint32_t gen);
+/* Node service, before watching object o for any other waiter: o has a
+ * waiter that is not named (its sealer must wake the service). */
+void sched_hint_other(sched *s, uint32_t o);
+/* A process that sealed object o, which is watched: takes each task named
+ * under o whose arguments are all ready (none an error) to the ready
+ * queue.  Returns 1 if the node service need not be woken for o (every
+ * waiter is a named task, each taken or still waiting for another
+ * argument), 0 if it must.  me: the caller's client slot; journal: its
+ * readying. */
+int sched_hints_run(sched *s, uint32_t o, uint32_t me, _Atomic uint64_t *journal);
 
 /* ---- messages: client -> node service (c2s) and back (s2c) */
 enum sched_msg {

@@ -155,7 +155,7 @@ static void on_wait(sched_service *svc, uint32_t from, const msg_wait *m, uint32
     for (uint32_t i = 0; i < m->n; i++) {
         uint32_t o = m->objs[i].slot;
         if (!svc_obj_valid(svc, o) || svc->sh.st.objs[o].gen != m->objs[i].gen ||
-            store_obj_watch(&svc->sh.st, o))
+            svc_watch(svc, o))
             svc_wake(svc, from);
         else
             svc_waiter_add(svc, o, WAITER_CLIENT, from, c->gen);

@@ -154,6 +154,10 @@ void svc_describe_holders(sched_service *svc, char *buf, size_t cap);
 /* ---- waiters.c */
 void svc_waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id, uint32_t idgen);
 void svc_run_waiters(sched_service *svc, uint32_t obj);
+/* Watches obj for a waiter other than a task named in its hints (a
+ * process in ray_get, another node): store_obj_watch, after saying so in
+ * the hints so that its sealer wakes the service. */
+int svc_watch(sched_service *svc, uint32_t obj);
 void svc_notify(sched_service *svc, const uint32_t *slots, int n);
 /* Runs the waiters of every watched object that is ready: for notices a
  * process died before sending. */

@@ -9,6 +9,12 @@
 
 #include <stdlib.h>
 
+int svc_watch(sched_service *svc, uint32_t obj)
+{
+    sched_hint_other(&svc->sh, obj); /* before the watch: its sealer must wake us (hints.c) */
+    return store_obj_watch(&svc->sh.st, obj);
+}
+
 void svc_waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id, uint32_t idgen)
 {
     uint64_t first = 0;

@@ -29,7 +29,7 @@ static const char *const points[] = {
     "claimed",     "returned",       "sealing",           "sealed",
     "failing",     "finishing",      "freeing",           "blocked",
     "inline",      "put-copy",       "release",           "store-locked",
-    "actor-call",
+    "actor-call",  "hint-claimed",
 };
 
 typedef struct val32 {
