@@ -123,7 +123,7 @@ static int call_remote(ray_id id, const char *method, const ray_arg *args, int n
     sched_task *k = sched_task_at(cl_sched(), t);
     atomic_store_explicit(&k->state, TASK_TAGGED(TASK_WAITING, k->gen), memory_order_release);
     msg_task m = {t, k->gen};
-    submit_hand_over(MSG_SUBMIT, &m, sizeof(m));
+    submit_hand_over(MSG_SUBMIT, &m, sizeof(m), 1);
     return 0;
 }
 

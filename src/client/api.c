@@ -267,8 +267,13 @@ static void dispatch(uint32_t t, int ready, uint32_t err_src, int default_class)
         return;
     }
     atomic_store_explicit(&k->state, TASK_TAGGED(TASK_WAITING, k->gen), memory_order_release);
+    int ready_now = 0, named = default_class && submit_hint(t, &ready_now);
     msg_task m = {t, k->gen};
-    submit_hand_over(MSG_SUBMIT, &m, sizeof(m));
+    submit_hand_over(MSG_SUBMIT, &m, sizeof(m), !named);
+    /* Its arguments were sealed meanwhile: nobody else will take it. */
+    if (ready_now && sched_hint_take(sh, (sched_out){t, m.gen}, ray_cl.slot,
+                                     &ray_cl.me->readying) < 0)
+        sched_wake_service(sh); /* an argument failed: the service fails it */
 }
 
 RAY_API int ray_submit(const char *fn, const ray_arg *args, int nargs, const ray_task_opts *opts,

@@ -79,6 +79,9 @@ int client_check(void); /* RAY_ESTATE unless initialized */
 void *client_msg_begin(uint16_t type, uint32_t len);
 void client_msg_end(void);
 int client_send(uint16_t type, const void *payload, uint32_t len);
+/* The same, waking the service only if wake (else the message waits in
+ * the ring until the service next runs). */
+int client_send_wake(uint16_t type, const void *payload, uint32_t len, int wake);
 /* Tells the node service these watched objects are ready (one wake-up). */
 void client_notify(const uint32_t *slots, int n);
 /* Sends a request and waits for its MSG_REPLY; copies up to cap bytes of
@@ -163,7 +166,8 @@ void submit_fail(uint32_t t, int code, const char *msg, uint32_t err_src);
 void submit_dispose(uint32_t t);
 /* Hands a built task to the node service with a message (MSG_SUBMIT,
  * MSG_ACTOR_CREATE): once committed it is no longer ours to let go. */
-void submit_hand_over(uint16_t type, const void *msg, uint32_t len);
+void submit_hand_over(uint16_t type, const void *msg, uint32_t len, int wake);
+int submit_hint(uint32_t t, int *ready_now);
 /* What every submission checks: name, arguments, room for the returns. */
 int submit_check_call(const char *what, const void *name, const ray_arg *args, int nargs,
                       int nret, const void *returns);

@@ -79,17 +79,24 @@ void client_msg_end(void)
     sched_wake_service(cl_sched());
 }
 
-int client_send(uint16_t type, const void *payload, uint32_t len)
+int client_send_wake(uint16_t type, const void *payload, uint32_t len, int wake)
 {
     pthread_mutex_lock(&ray_cl.lock);
     void *p = client_msg_begin(type, len);
     if (p) {
         if (len)
             memcpy(p, payload, len);
-        client_msg_end();
+        ray_ring_commit(&ray_cl.c2s);
+        if (wake)
+            sched_wake_service(cl_sched());
     }
     pthread_mutex_unlock(&ray_cl.lock);
     return p ? 0 : ray_err_last_code();
+}
+
+int client_send(uint16_t type, const void *payload, uint32_t len)
+{
+    return client_send_wake(type, payload, len, 1);
 }
 
 /* The notices go first, then the tasks named in the hints are taken: a

@@ -202,6 +202,7 @@ void ray_env_unset(const char *name);
     X(SUBMIT_OUTPUTS, "submit-outputs", "outputs made, arguments not yet held") \
     X(SUBMIT_ARGS, "submit-args", "the first argument held, not the rest")   \
     X(SUBMIT_QUEUED, "submit-queued", "the task marked queued, not yet pushed") \
+    X(SUBMIT_HINTED, "submit-hinted", "a waiting task named under its arguments, not handed on") \
     X(PUSH_LOCKED, "push-locked", "inside a queue's lock, the task linked")  \
     X(POP_LOCKED, "pop-locked", "inside a queue's lock, tasks unlinked")     \
     X(PUSH_FRONT_LOCKED, "push-front-locked", "inside a queue's lock, a batch put back") \

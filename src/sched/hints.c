@@ -41,45 +41,42 @@ int sched_hint_eligible(const sched *s, const sched_task *k)
            (k->node == SCHED_NODE_ANY || k->node == s->r->node);
 }
 
-/* Object o's hints for its current generation: count and ONLY, or an
- * empty record that says ONLY (nothing is known to wait yet). */
-static uint64_t hint_word(const sched *s, uint32_t o, uint32_t *n)
+/* Whether entry c names a task that still waits (a free entry otherwise). */
+static int entry_waits(const sched *s, uint64_t c)
 {
-    uint32_t og = s->st.objs[o].gen;
-    uint64_t w = atomic_load_explicit(&s->hints[o].word, memory_order_relaxed);
-    if ((uint32_t)(w >> 32) != og)
-        w = (uint64_t)og << 32 | SCHED_HINT_ONLY;
-    *n = RAY_MIN((uint32_t)w & 0xffu, (uint32_t)SCHED_HINTS);
-    return w;
+    sched_out b = sched_unpack(c);
+    return c && b.slot < s->r->max_tasks && s->tasks[b.slot].gen == b.gen &&
+           atomic_load(&s->tasks[b.slot].state) == TASK_TAGGED(TASK_WAITING, b.gen);
 }
 
-void sched_hint_add(sched *s, uint32_t o, uint32_t t, uint32_t gen)
+int sched_hint_add(sched *s, uint32_t o, uint32_t t, uint32_t gen)
 {
     sched_hint *h = &s->hints[o];
-    uint32_t n;
-    uint64_t w = hint_word(s, o, &n), v = sched_pack(t, gen);
-    for (uint32_t i = 0; i < n; i++)
-        if (atomic_load_explicit(&h->task[i], memory_order_relaxed) == v)
-            return; /* the same argument twice */
-    if (n == SCHED_HINTS) { /* full: this waiter is not named */
-        atomic_store_explicit(&h->word, w & ~(uint64_t)SCHED_HINT_ONLY, memory_order_release);
-        return;
+    uint32_t og = s->st.objs[o].gen;
+    uint64_t w = atomic_load(&h->word), v = sched_pack(t, gen);
+    while ((uint32_t)(w >> 32) != og &&
+           !atomic_compare_exchange_weak(&h->word, &w, (uint64_t)og << 32 | SCHED_HINT_ONLY))
+        ; /* a new object in this slot: nothing else is known to wait */
+    for (int i = 0; i < SCHED_HINTS; i++)
+        if (atomic_load(&h->task[i]) == v)
+            return 1; /* the same argument twice, or named by its submitter */
+    for (int i = 0; i < SCHED_HINTS; i++) {
+        uint64_t c = atomic_load(&h->task[i]);
+        if (!entry_waits(s, c) && atomic_compare_exchange_strong(&h->task[i], &c, v))
+            return 1;
     }
-    atomic_store_explicit(&h->task[n], v, memory_order_relaxed);
-    atomic_store_explicit(&h->word, (w & ~(uint64_t)0xffu) | (n + 1), memory_order_release);
+    sched_hint_other(s, o); /* full: this waiter is not named */
+    return 0;
 }
 
 void sched_hint_other(sched *s, uint32_t o)
 {
-    uint32_t n;
-    uint64_t w = hint_word(s, o, &n);
-    atomic_store_explicit(&s->hints[o].word, w & ~(uint64_t)SCHED_HINT_ONLY, memory_order_release);
+    uint64_t want = (uint64_t)s->st.objs[o].gen << 32, w = atomic_load(&s->hints[o].word);
+    while (w != want && !atomic_compare_exchange_weak(&s->hints[o].word, &w, want))
+        ;
 }
 
-/* Task b, named under an object just sealed: 1 taken (here or by someone
- * else, or no longer waiting), 0 it still waits for another argument, -1
- * the service must see to it (an argument is an error). */
-static int take(sched *s, sched_out b, uint32_t me, _Atomic uint64_t *journal)
+int sched_hint_take(sched *s, sched_out b, uint32_t me, _Atomic uint64_t *journal)
 {
     if (!b.slot || b.slot >= s->r->max_tasks)
         return -1;
@@ -104,9 +101,11 @@ static int take(sched *s, sched_out b, uint32_t me, _Atomic uint64_t *journal)
     sched_args_free(&a);
     if (r <= 0)
         return r;
-    atomic_store(journal, sched_pack(b.slot, b.gen));
+    if (journal) /* the node service (slot 0) keeps none: it does not die alone */
+        atomic_store(journal, sched_pack(b.slot, b.gen));
     if (!atomic_compare_exchange_strong(&k->state, &want, TASK_MAKE(TASK_CLAIMING, me))) {
-        atomic_store(journal, 0);
+        if (journal)
+            atomic_store(journal, 0);
         return 1; /* someone else was first */
     }
     RAY_FAULT(HINT_CLAIMED);
@@ -122,11 +121,12 @@ int sched_hints_run(sched *s, uint32_t o, uint32_t me, _Atomic uint64_t *journal
     uint64_t w = atomic_load_explicit(&s->hints[o].word, memory_order_acquire);
     if ((uint32_t)(w >> 32) != og)
         return 0; /* nothing named: waiters the service knows */
-    uint32_t n = RAY_MIN((uint32_t)w & 0xffu, (uint32_t)SCHED_HINTS);
     int quiet = (w & SCHED_HINT_ONLY) &&
                 STORE_STATE(atomic_load(&s->st.objs[o].state)) == STORE_SEALED;
-    for (uint32_t i = 0; i < n; i++)
-        if (take(s, sched_unpack(atomic_load(&s->hints[o].task[i])), me, journal) < 0)
+    for (int i = 0; i < SCHED_HINTS; i++) {
+        uint64_t c = atomic_load(&s->hints[o].task[i]);
+        if (c && sched_hint_take(s, sched_unpack(c), me, journal) < 0)
             quiet = 0;
+    }
     return quiet;
 }

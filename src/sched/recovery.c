@@ -174,6 +174,14 @@ static void recover_building(sched_service *svc, sched_client *sc)
     sched_out b = sched_unpack(v);
     if (!b.slot || b.slot >= sh->r->max_tasks || sh->tasks[b.slot].gen != b.gen)
         return;
+    /* Named in hints already, it may have been taken meanwhile: then it is
+     * not the builder's any more. */
+    uint32_t s = TASK_TAGGED(TASK_WAITING, b.gen);
+    if ((sh->tasks[b.slot].flags & TASK_TF_HINTED) &&
+        TASK_STATE(atomic_load(&sh->tasks[b.slot].state)) != TASK_FREE &&
+        !atomic_compare_exchange_strong(&sh->tasks[b.slot].state, &s,
+                                        TASK_TAGGED(TASK_CANCELLED, b.gen)))
+        return;
     ray_debug("sched", "letting go of task slot %u that dead pid %d was building", b.slot, sc->pid);
     sched_task_dispose(sh, b.slot);
 }
@@ -559,6 +567,7 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
     /* A notice it died before sending (an output sealed, not yet told)
      * would leave its waiters asleep: look at every watched object. */
     svc_waiters_sweep(svc);
+    svc_named_run(svc, 0);
     ray_evc_signal(&sh->r->ready.evc, 1 << 30);
     ray_evc_signal(&sh->r->cpu_evc, 1 << 30);
     svc_schedule_pending(svc);

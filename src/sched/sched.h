@@ -88,6 +88,11 @@ enum sched_task_kind { TASK_NORMAL = 0, TASK_ACTOR_CREATE = 1, TASK_ACTOR_CALL =
 /* A call of an actor of another node: fn is ray_hash64(method), which the
  * actor's node combines with its class (ray_method_hash). */
 #define TASK_TF_METHOD_NAME 0x2u
+/* Its submitter named it in hints (hints.c) while building it: a sealer
+ * may take it before it is handed on. */
+#define TASK_TF_HINTED 0x4u
+/* ... under every argument it waits for: the service need not watch them. */
+#define TASK_TF_NAMED 0x8u
 enum { SCHED_ARG_VAL = 1, SCHED_ARG_REF = 2 };
 
 typedef struct sched_task {
@@ -230,18 +235,20 @@ typedef struct sched_actor {
 
 /* Which waiting tasks an object's sealer may take to the ready queue
  * itself (hints.c).  The node service holds a task whose arguments are not
- * ready; for a task of the default class it also writes the task here,
- * under each argument it waits for, before it watches that argument.  The
+ * ready; for a task of the default class it (and the task's submitter,
+ * first) also writes the task here, under each argument it waits for,
+ * before it watches that argument.  The
  * process that seals the argument then looks at each task named: if all
  * its arguments are ready now, it takes the task (WAITING -> CLAIMING ->
  * QUEUED) to the ready queue, with no node service on the way.  "Only
  * tasks" says every waiter of the object is a task named here, so the
  * sealer need not wake the service: its notice waits in the ring until the
- * service next runs.  Written by the node service alone. */
+ * service next runs; so does the submitter's MSG_SUBMIT of a task named
+ * under every argument it waits for. */
 #define SCHED_HINTS 3
 #define SCHED_HINT_ONLY 0x100u /* word: every waiter of the object is named here */
 typedef struct sched_hint {
-    _Atomic uint64_t word;                  /* object gen << 32 | ONLY | count */
+    _Atomic uint64_t word;                  /* object gen << 32 | ONLY */
     _Atomic uint64_t task[SCHED_HINTS];     /* sched_pack(task slot, gen) */
 } sched_hint;
 
@@ -478,12 +485,19 @@ void sched_queue_link_locked(sched *s, sched_queue *q, uint32_t t);
 /* Whether task k may be named in hints: of the default class, for this
  * node, of few arguments. */
 int sched_hint_eligible(const sched *s, const sched_task *k);
-/* Node service, before watching object o for waiting task t (gen): names
- * t under o if there is room, else says o has another waiter. */
-void sched_hint_add(sched *s, uint32_t o, uint32_t t, uint32_t gen);
-/* Node service, before watching object o for any other waiter: o has a
- * waiter that is not named (its sealer must wake the service). */
+/* Before watching object o for waiting task t (gen), by its submitter or
+ * the node service: names t under o (1), or, no entry being free, says o
+ * has a waiter that is not named (0).  Entries are taken by compare-and-
+ * swap; one whose task no longer waits is free. */
+int sched_hint_add(sched *s, uint32_t o, uint32_t t, uint32_t gen);
+/* Before watching object o for any other waiter: o has a waiter that is
+ * not named (its sealer must wake the service). */
 void sched_hint_other(sched *s, uint32_t o);
+/* Takes waiting task b to the ready queue if all its arguments are ready:
+ * 1 taken (here or by someone else, or it no longer waits), 0 it waits
+ * for another argument, -1 the service must see to it (an argument is an
+ * error, or it is not of the default class). */
+int sched_hint_take(sched *s, sched_out b, uint32_t me, _Atomic uint64_t *journal);
 /* A process that sealed object o, which is watched: takes each task named
  * under o whose arguments are all ready (none an error) to the ready
  * queue.  Returns 1 if the node service need not be woken for o (every

@@ -182,6 +182,9 @@ static void handle(sched_service *svc, uint32_t from, uint16_t type, const void 
         if (s == TASK_TAGGED(TASK_CANCELLED, m->gen) + TASK_F_WAS_WAITING)
             sched_task_dispose(&svc->sh, m->slot);
         else if (s == TASK_TAGGED(TASK_WAITING, m->gen) &&
+                 (svc->sh.tasks[m->slot].flags & TASK_TF_NAMED))
+            svc_named_add(svc, m->slot, m->gen); /* its sealers take it (hints.c) */
+        else if (s == TASK_TAGGED(TASK_WAITING, m->gen) &&
                  svc->sh.tasks[m->slot].kind == TASK_NORMAL)
             svc_take_task(svc, m->slot);
         else if (s == TASK_TAGGED(TASK_WAITING, m->gen) && svc->cluster &&
@@ -307,6 +310,7 @@ int sched_service_tick(sched_service *svc)
     if (svc->shaped.len || svc->actors_waiting.len)
         svc_schedule_pending(svc); /* a safety net: resources come back by other roads too */
     svc_pending_warn(svc);
+    svc_named_prune(svc);
     if (svc->cluster)
         pull_sweep(svc);
     uint64_t idle_ns = (uint64_t)(svc->cfg.worker_idle_s * 1e9);
@@ -432,6 +436,7 @@ int sched_service_create(const sched_service_opts *o, sched_service **out)
     ray_map64_init(&svc->wait_heads);
     ray_vec_init(&svc->wpool, sizeof(waiter));
     ray_vec_init(&svc->shaped, sizeof(pend));
+    ray_vec_init(&svc->named, sizeof(sched_out));
     ray_vec_init(&svc->actors_waiting, sizeof(pend));
     *out = svc;
     return 0;
@@ -465,6 +470,7 @@ void sched_service_destroy(sched_service *svc)
     ray_map64_free(&svc->wait_heads);
     ray_vec_free(&svc->wpool);
     ray_vec_free(&svc->shaped);
+    ray_vec_free(&svc->named);
     ray_vec_free(&svc->actors_waiting);
     for (size_t i = 0; svc->argv && svc->argv[i]; i++)
         free(svc->argv[i]);

@@ -85,7 +85,13 @@ struct sched_service {
     ray_vec wpool;        /* waiters */
     uint32_t wfree;
     uint32_t *owned;        /* per task slot: its gen while the service holds it */
-    uint32_t *missing;      /* per task slot: arguments not yet ready */
+    uint32_t *missing;      /* per task slot: arguments not yet ready (SVC_NAMED: see named) */
+    /* sched_out: tasks their submitters named under every argument they
+     * wait for (hints.c), which the service holds (owned) without
+     * watching: their sealers take them; the service looks at them when
+     * an object they name gets an error, when a process dies, and drops
+     * those gone at each tick. */
+    ray_vec named;
     ray_vec shaped;         /* pend: tasks waiting for resources, in order */
     ray_vec actors_waiting; /* pend: actors waiting for resources */
     const topo *topo;       /* the node (src/topo), the node's process owns it */
@@ -154,6 +160,15 @@ void svc_describe_holders(sched_service *svc, char *buf, size_t cap);
 /* ---- waiters.c */
 void svc_waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id, uint32_t idgen);
 void svc_run_waiters(sched_service *svc, uint32_t obj);
+#define SVC_NAMED UINT32_MAX /* missing[t]: held, not watched (svc->named) */
+/* MSG_SUBMIT of a task named under every argument it waits for. */
+void svc_named_add(sched_service *svc, uint32_t t, uint32_t gen);
+/* The named tasks under obj, or all of them (obj 0): those whose
+ * arguments are all ready are taken to the ready queue, those with an
+ * argument in error are taken in (svc_take_task) to fail. */
+void svc_named_run(sched_service *svc, uint32_t obj);
+/* Drops the named tasks that no longer wait. */
+void svc_named_prune(sched_service *svc);
 /* Watches obj for a waiter other than a task named in its hints (a
  * process in ray_get, another node): store_obj_watch, after saying so in
  * the hints so that its sealer wakes the service. */

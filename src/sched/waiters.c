@@ -45,9 +45,79 @@ void svc_waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id
     ray_map64_put(&svc->wait_heads, obj, i);
 }
 
+/* Named task b, if the service still holds it unwatched: taken to the
+ * ready queue when its arguments are ready, taken in when one failed.
+ * Returns 1 while it still waits so. */
+static int named_look(sched_service *svc, sched_out b)
+{
+    sched *sh = &svc->sh;
+    if (!svc_task_valid(svc, b.slot, b.gen) || svc->owned[b.slot] != b.gen ||
+        svc->missing[b.slot] != SVC_NAMED)
+        return 0;
+    int r = sched_hint_take(sh, b, 0, NULL);
+    if (r == 0)
+        return 1;
+    svc->owned[b.slot] = 0;
+    svc->missing[b.slot] = 0;
+    if (r < 0)
+        svc_take_task(svc, b.slot); /* watched from now on: it fails on its error */
+    return 0;
+}
+
+void svc_named_add(sched_service *svc, uint32_t t, uint32_t gen)
+{
+    sched_out *p = ray_vec_push(&svc->named);
+    if (!p) { /* no room to remember it: watch it as any other */
+        svc_take_task(svc, t);
+        return;
+    }
+    *p = (sched_out){t, gen};
+    svc->owned[t] = gen;
+    svc->missing[t] = SVC_NAMED;
+    /* An argument's error may have been told before this: look now. */
+    if (!named_look(svc, *p))
+        svc->named.len--;
+}
+
+void svc_named_run(sched_service *svc, uint32_t obj)
+{
+    sched *sh = &svc->sh;
+    if (obj) {
+        uint64_t w = atomic_load(&sh->hints[obj].word);
+        if ((uint32_t)(w >> 32) != sh->st.objs[obj].gen)
+            return;
+        for (int i = 0; i < SCHED_HINTS; i++) {
+            uint64_t c = atomic_load(&sh->hints[obj].task[i]);
+            if (c)
+                named_look(svc, sched_unpack(c));
+        }
+        return;
+    }
+    for (size_t i = 0; i < svc->named.len; i++)
+        named_look(svc, RAY_VEC_AT(&svc->named, sched_out, i));
+}
+
+void svc_named_prune(sched_service *svc)
+{
+    sched *sh = &svc->sh;
+    size_t k = 0;
+    for (size_t i = 0; i < svc->named.len; i++) {
+        sched_out b = RAY_VEC_AT(&svc->named, sched_out, i);
+        if (svc_task_valid(svc, b.slot, b.gen) && svc->owned[b.slot] == b.gen &&
+            svc->missing[b.slot] == SVC_NAMED &&
+            atomic_load(&sh->tasks[b.slot].state) == TASK_TAGGED(TASK_WAITING, b.gen))
+            RAY_VEC_AT(&svc->named, sched_out, k++) = b;
+        else if (svc_task_valid(svc, b.slot, b.gen) && svc->owned[b.slot] == b.gen &&
+                 svc->missing[b.slot] == SVC_NAMED)
+            svc->owned[b.slot] = svc->missing[b.slot] = 0; /* taken by a sealer */
+    }
+    svc->named.len = k;
+}
+
 void svc_run_waiters(sched_service *svc, uint32_t obj)
 {
     uint64_t head;
+    svc_named_run(svc, obj);
     if (!ray_map64_get(&svc->wait_heads, obj, &head))
         return;
     ray_map64_del(&svc->wait_heads, obj);

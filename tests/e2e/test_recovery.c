@@ -5,7 +5,8 @@
  * each point this test runs a child driver with RAY_MPI_FAULT=<point>:1:2
  * (the first two workers that reach it die there) over a workload that
  * passes every point: a tree of tasks whose arguments are objects, nested
- * tasks that submit, put, get and release, tasks with two outputs, tasks
+ * tasks that submit, put, get and release (and that submit a task whose
+ * arguments are not ready yet), tasks with two outputs, tasks
  * that fail, short tasks taken in batches of which some wait, and an
  * actor.  Each child checks every result, that the store
  * is back to where it started once everything is released, and says so;
@@ -22,6 +23,7 @@
 #define PUTS      30
 #define CALLS     60
 #define QUICK     256
+#define SUBTREES  8
 
 static const char *const points[] = {
     "submit-new",  "submit-outputs", "submit-args",       "submit-queued",
@@ -29,7 +31,7 @@ static const char *const points[] = {
     "claimed",     "returned",       "sealing",           "sealed",
     "failing",     "finishing",      "freeing",           "blocked",
     "inline",      "put-copy",       "release",           "store-locked",
-    "actor-call",  "hint-claimed",
+    "actor-call",  "hint-claimed",   "submit-hinted",
 };
 
 typedef struct val32 {
@@ -103,6 +105,38 @@ static int fib(ray_ctx *ctx, const ray_buf *args, int nargs)
     return ret32(ctx, 0, s);
 }
 RAY_REMOTE(fib)
+
+/* x + x from inside a task: two leaves, then an add of both submitted
+ * before they end, which its submitter names under them (submit-hinted). */
+static int subtree(ray_ctx *ctx, const ray_buf *args, int nargs)
+{
+    int64_t x = nargs == 1 ? buf_i64(&args[0], -1) : -1;
+    val32 v = {x, {0, 0, 0}};
+    ray_ref obj, l[2], s;
+    ray_buf b;
+    ray_task_opts o;
+    ray_task_opts_init(&o);
+    o.max_retries = 10;
+    if (ray_put(&v, sizeof(v), &obj))
+        return ray_fail(ctx, "subtree put: %s", ray_last_error());
+    ray_arg a = ray_arg_ref(obj);
+    int rc = ray_submit("leaf", &a, 1, &o, &l[0]);
+    if (!rc)
+        rc = ray_submit("leaf", &a, 1, &o, &l[1]);
+    ray_release(obj);
+    ray_arg two[2] = {ray_arg_ref(l[0]), ray_arg_ref(l[1])};
+    if (!rc)
+        rc = ray_submit("add", two, 2, &o, &s);
+    if (rc)
+        return ray_fail(ctx, "subtree submit: %s", ray_last_error());
+    ray_release(l[0]);
+    ray_release(l[1]);
+    rc = ray_get(s, &b, 30);
+    int64_t sum = rc ? -1 : v32(&b);
+    ray_release(s);
+    return rc ? ray_fail(ctx, "subtree get: %s", ray_last_error()) : ret32(ctx, 0, sum);
+}
+RAY_REMOTE(subtree)
 
 static int pair(ray_ctx *ctx, const ray_buf *args, int nargs)
 {
@@ -215,6 +249,31 @@ static int tree(void)
     if (sum != (int64_t)LEAVES * (LEAVES - 1) / 2)
         return rc ? bad("tree", rc) : (printf("# FAIL tree sum %lld\n", (long long)sum), 1);
     return 0;
+}
+
+static int subtrees(void)
+{
+    ray_task_opts o;
+    ray_task_opts_init(&o);
+    o.max_retries = 10;
+    ray_ref r[SUBTREES];
+    for (int64_t i = 0; i < SUBTREES; i++) {
+        ray_arg a = i64_arg(&i);
+        int rc = ray_submit("subtree", &a, 1, &o, &r[i]);
+        if (rc)
+            return bad("subtree", rc);
+    }
+    int fails = 0;
+    for (int64_t i = 0; i < SUBTREES; i++) {
+        ray_buf b;
+        int rc = ray_get(r[i], &b, E2E_TIMEOUT);
+        int64_t got = rc ? -1 : v32(&b);
+        if (got != 2 * i && fails++ < 3)
+            printf("# FAIL subtree %lld: %lld (%s)\n", (long long)i, (long long)got,
+                   rc ? ray_last_error() : "wrong sum");
+        ray_release(r[i]);
+    }
+    return fails;
 }
 
 static int nested(void)
@@ -393,7 +452,7 @@ static int child_main(int argc, char **argv)
     settled_stats(&base);
     /* Batches first: a worker takes short tasks in batches only while the
      * tasks it ran were short. */
-    int fails = batches() + tree() + nested() + pairs("pair", PAIRS, 0) +
+    int fails = batches() + tree() + nested() + subtrees() + pairs("pair", PAIRS, 0) +
                 pairs("bad_pair", BAD_PAIRS, 1) + puts_in_tasks() + actor_calls(a);
     fails += back_to_baseline(&base);
     if (!fails)
