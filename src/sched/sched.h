@@ -245,12 +245,13 @@ typedef struct sched_actor {
  * sealer need not wake the service: its notice waits in the ring until the
  * service next runs; so does the submitter's MSG_SUBMIT of a task named
  * under every argument it waits for. */
-#define SCHED_HINTS 3
+#define SCHED_HINTS 7 /* a record is one cache line */
 #define SCHED_HINT_ONLY 0x100u /* word: every waiter of the object is named here */
 typedef struct sched_hint {
     _Atomic uint64_t word;                  /* object gen << 32 | ONLY */
     _Atomic uint64_t task[SCHED_HINTS];     /* sched_pack(task slot, gen) */
 } sched_hint;
+_Static_assert(sizeof(sched_hint) == 64, "a hint record is one cache line");
 
 /* ------------------------------------------------------------- the region */
 
