@@ -70,6 +70,13 @@ static inline _Atomic uint64_t *client_building(void)
     return client_tracked ? &ray_cl.me->building : NULL;
 }
 
+/* Where it says which waiting task it is taking to the ready queue
+ * (hints.c), or NULL when the calling thread is not tracked. */
+static inline _Atomic uint64_t *client_readying(void)
+{
+    return client_tracked ? &ray_cl.me->readying : NULL;
+}
+
 static inline sched *cl_sched(void) { return &ray_cl.sh; }
 static inline store *cl_store(void) { return &ray_cl.sh.st; }
 
@@ -167,7 +174,7 @@ void submit_dispose(uint32_t t);
 /* Hands a built task to the node service with a message (MSG_SUBMIT,
  * MSG_ACTOR_CREATE): once committed it is no longer ours to let go. */
 void submit_hand_over(uint16_t type, const void *msg, uint32_t len, int wake);
-int submit_hint(uint32_t t, int *ready_now);
+int submit_hint(uint32_t t, uint32_t gen);
 /* What every submission checks: name, arguments, room for the returns. */
 int submit_check_call(const char *what, const void *name, const ray_arg *args, int nargs,
                       int nret, const void *returns);

@@ -118,7 +118,7 @@ void client_notify(const uint32_t *slots, int n)
     sched *sh = cl_sched();
     int wake = 0;
     for (int i = 0; i < n; i++)
-        wake |= !sched_hints_run(sh, slots[i], ray_cl.slot, &ray_cl.me->readying);
+        wake |= !sched_hints_run(sh, slots[i], ray_cl.slot, client_readying());
     if (wake)
         sched_wake_service(sh);
 }

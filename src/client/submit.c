@@ -224,37 +224,33 @@ void submit_fail(uint32_t t, int code, const char *msg, uint32_t err_src)
     submit_dispose(t);
 }
 
-/* Names waiting task t under each argument it waits for and watches them,
- * as the node service does when it takes a task (hints.c): the sealer of
- * its last argument then takes it to the ready queue, and the service
- * need not be woken for it.  Returns 1 if it is named under every one;
- * *ready_now says they were all sealed meanwhile. */
-int submit_hint(uint32_t t, int *ready_now)
+/* Names waiting task t (gen) under each argument it waits for and
+ * watches them, as the node service does when it takes a task (hints.c):
+ * the sealer of its last argument then takes it to the ready queue, and
+ * the service need not be woken for it.  Returns 1 if it is named under
+ * every one.  From the first name on, the task may be taken and its slot
+ * reused: only the decoded copy of its arguments is read. */
+int submit_hint(uint32_t t, uint32_t gen)
 {
     sched *sh = cl_sched();
     sched_task *k = sched_task_at(sh, t);
     const sched_out *outs;
     sched_args a;
-    *ready_now = 0;
     if (!sched_hint_eligible(sh, k) || sched_args_decode(sh, k, &outs, &a))
         return 0;
     int named = 1;
-    uint32_t waiting = 0;
-    k->flags |= TASK_TF_HINTED; /* before any hint: see recover_building */
+    k->flags |= TASK_TF_HINTED; /* before any name: see recover_building */
     atomic_signal_fence(memory_order_seq_cst);
     for (uint32_t i = 0; i < a.n; i++) {
         uint32_t o = a.v[i].ref.slot;
         if (a.v[i].kind != SCHED_ARG_REF || !sched_out_ok(sh, (sched_out){o, a.v[i].ref.gen}) ||
             STORE_IS_READY(atomic_load(&sh->st.objs[o].state)))
             continue;
-        named &= sched_hint_add(sh, o, t, k->gen); /* before the watch, as the service */
-        waiting += !store_obj_watch(&sh->st, o);
+        named &= sched_hint_add(sh, o, t, gen); /* before the watch, as the service */
+        store_obj_watch(&sh->st, o);
     }
     sched_args_free(&a);
-    if (named)
-        k->flags |= TASK_TF_NAMED; /* before MSG_SUBMIT, which the service reads it with */
     RAY_FAULT(SUBMIT_HINTED);
-    *ready_now = !waiting;
     return named;
 }
 

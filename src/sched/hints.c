@@ -36,8 +36,11 @@
 
 int sched_hint_eligible(const sched *s, const sched_task *k)
 {
-    return k->kind == TASK_NORMAL && k->cpu_milli == 1000 && k->gpu_milli == 0 &&
-           k->res_len == 0 && k->nargs <= SCHED_HINT_MAX_ARGS &&
+    /* One node only: the service of a job of several moves a task it holds
+     * to another node in WAITING (spilled or forwarded), where a sealer
+     * could not tell it from one that waits for its arguments. */
+    return s->r->num_nodes == 1 && k->kind == TASK_NORMAL && k->cpu_milli == 1000 &&
+           k->gpu_milli == 0 && k->res_len == 0 && k->nargs <= SCHED_HINT_MAX_ARGS &&
            (k->node == SCHED_NODE_ANY || k->node == s->r->node);
 }
 
@@ -115,8 +118,8 @@ int sched_hint_take(sched *s, sched_out b, uint32_t me, _Atomic uint64_t *journa
 
 int sched_hints_run(sched *s, uint32_t o, uint32_t me, _Atomic uint64_t *journal)
 {
-    if (!o || o >= s->st.max_objects)
-        return 0;
+    if (!o || o >= s->st.max_objects || !journal)
+        return 0; /* a thread whose death nobody sorts out: the service takes them */
     uint32_t og = s->st.objs[o].gen;
     uint64_t w = atomic_load_explicit(&s->hints[o].word, memory_order_acquire);
     if ((uint32_t)(w >> 32) != og)

@@ -142,7 +142,8 @@ void svc_deps_ready(sched_service *svc, uint32_t t)
         return;
     }
     if (TASK_STATE(s) != TASK_WAITING || k->gen != svc->owned[t]) {
-        svc->owned[t] = 0; /* the sealer of its last argument took it (hints.c) */
+        if (!(s & TASK_F_WAS_WAITING)) /* else its MSG_CANCEL comes: it frees it */
+            svc->owned[t] = 0; /* the sealer of its last argument took it (hints.c) */
         return;
     }
     uint32_t err = first_error_arg(svc, k);

@@ -361,12 +361,14 @@ static void readying_locked(sched_service *svc, uint32_t slot, sched_client *sc)
     sched_task *k = readying_take(sh, sc, &b);
     if (!k)
         return;
-    uint32_t s = atomic_load(&k->state);
-    if (s == TASK_MAKE(TASK_CLAIMING, slot) ||
-        (s == TASK_TAGGED(TASK_QUEUED, b.gen) && !sched_queue_links(sh, &sh->r->ready, b.slot))) {
+    /* Its record is cleared inside the push's critical section, which it
+     * died in: if not linked yet, the task is linked now, whatever a
+     * canceller or an in-place runner did to it meanwhile (whoever
+     * unlinks it then frees it). */
+    if (atomic_load(&k->state) == TASK_MAKE(TASK_CLAIMING, slot))
         atomic_store(&k->state, TASK_TAGGED(TASK_QUEUED, b.gen));
+    if (!sched_queue_links(sh, &sh->r->ready, b.slot))
         sched_queue_link_locked(sh, &sh->r->ready, b.slot);
-    }
 }
 
 /* The same, the ready queue's lock not held by the dead process: only a

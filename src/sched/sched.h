@@ -91,8 +91,6 @@ enum sched_task_kind { TASK_NORMAL = 0, TASK_ACTOR_CREATE = 1, TASK_ACTOR_CALL =
 /* Its submitter named it in hints (hints.c) while building it: a sealer
  * may take it before it is handed on. */
 #define TASK_TF_HINTED 0x4u
-/* ... under every argument it waits for: the service need not watch them. */
-#define TASK_TF_NAMED 0x8u
 enum { SCHED_ARG_VAL = 1, SCHED_ARG_REF = 2 };
 
 typedef struct sched_task {
@@ -483,8 +481,8 @@ void sched_queue_link_locked(sched *s, sched_queue *q, uint32_t t);
 
 /* ---- hints (hints.c): sealers take waiting tasks to the ready queue */
 #define SCHED_HINT_MAX_ARGS 64 /* tasks with more arguments are not named */
-/* Whether task k may be named in hints: of the default class, for this
- * node, of few arguments. */
+/* Whether task k may be named in hints: of the default class, of few
+ * arguments, in a job of one node. */
 int sched_hint_eligible(const sched *s, const sched_task *k);
 /* Before watching object o for waiting task t (gen), by its submitter or
  * the node service: names t under o (1), or, no entry being free, says o
@@ -522,6 +520,7 @@ enum sched_msg {
     MSG_ACTOR_EXIT,       /* {actor slot}: fini ran, the process exits */
     MSG_REPLY,            /* s2c: {req, code, payload} */
     MSG_COPY,            /* {req, flags, node, slot, gen}: reply {slot, gen} of the local copy */
+    MSG_SUBMIT_NAMED,     /* {slot, gen}: as MSG_SUBMIT, the task named under every argument it waits for */
     MSG_TYPE_MAX
 };
 #define MSG_WAIT_BLOCKED 1u /* the waiter lent its CPU */

@@ -170,7 +170,8 @@ static void on_unblocked(sched_service *svc, uint32_t from)
 static void handle(sched_service *svc, uint32_t from, uint16_t type, const void *p, uint32_t len)
 {
     switch (type) {
-    case MSG_SUBMIT: {
+    case MSG_SUBMIT:
+    case MSG_SUBMIT_NAMED: {
         /* Only a task handed to the service, once: WAITING and not taken,
          * or cancelled while it was on its way (the service frees it). */
         const msg_task *m = p;
@@ -181,8 +182,7 @@ static void handle(sched_service *svc, uint32_t from, uint16_t type, const void 
         uint32_t s = atomic_load(&svc->sh.tasks[m->slot].state);
         if (s == TASK_TAGGED(TASK_CANCELLED, m->gen) + TASK_F_WAS_WAITING)
             sched_task_dispose(&svc->sh, m->slot);
-        else if (s == TASK_TAGGED(TASK_WAITING, m->gen) &&
-                 (svc->sh.tasks[m->slot].flags & TASK_TF_NAMED))
+        else if (s == TASK_TAGGED(TASK_WAITING, m->gen) && type == MSG_SUBMIT_NAMED)
             svc_named_add(svc, m->slot, m->gen); /* its sealers take it (hints.c) */
         else if (s == TASK_TAGGED(TASK_WAITING, m->gen) &&
                  svc->sh.tasks[m->slot].kind == TASK_NORMAL)

@@ -57,6 +57,8 @@ static int named_look(sched_service *svc, sched_out b)
     int r = sched_hint_take(sh, b, 0, NULL);
     if (r == 0)
         return 1;
+    if (atomic_load(&sh->tasks[b.slot].state) & TASK_F_WAS_WAITING)
+        return 0; /* cancelled: its MSG_CANCEL comes, and frees it */
     svc->owned[b.slot] = 0;
     svc->missing[b.slot] = 0;
     if (r < 0)
@@ -108,7 +110,8 @@ void svc_named_prune(sched_service *svc)
             atomic_load(&sh->tasks[b.slot].state) == TASK_TAGGED(TASK_WAITING, b.gen))
             RAY_VEC_AT(&svc->named, sched_out, k++) = b;
         else if (svc_task_valid(svc, b.slot, b.gen) && svc->owned[b.slot] == b.gen &&
-                 svc->missing[b.slot] == SVC_NAMED)
+                 svc->missing[b.slot] == SVC_NAMED &&
+                 !(atomic_load(&sh->tasks[b.slot].state) & TASK_F_WAS_WAITING))
             svc->owned[b.slot] = svc->missing[b.slot] = 0; /* taken by a sealer */
     }
     svc->named.len = k;
