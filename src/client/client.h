@@ -71,10 +71,11 @@ static inline _Atomic uint64_t *client_building(void)
 }
 
 /* Where it says which waiting task it is taking to the ready queue
- * (hints.c), or NULL when the calling thread is not tracked. */
+ * (hints.c), or NULL when the calling thread is not tracked.  Any thread
+ * of a driver may: a driver's death ends the job. */
 static inline _Atomic uint64_t *client_readying(void)
 {
-    return client_tracked ? &ray_cl.me->readying : NULL;
+    return client_tracked || ray_cl.role == ROLE_DRIVER ? &ray_cl.me->readying : NULL;
 }
 
 static inline sched *cl_sched(void) { return &ray_cl.sh; }
