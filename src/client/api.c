@@ -270,13 +270,10 @@ static void dispatch(uint32_t t, int ready, uint32_t err_src, int default_class)
      * reused at any moment: read nothing from it after submit_hint. */
     uint32_t gen = k->gen;
     atomic_store_explicit(&k->state, TASK_TAGGED(TASK_WAITING, gen), memory_order_release);
-    int hinted = default_class && client_readying();
-    int named = hinted && submit_hint(t, gen);
+    int ready_now = 0, named = default_class && client_readying() && submit_hint(t, gen, &ready_now);
     msg_task m = {t, gen};
     submit_hand_over(named ? MSG_SUBMIT_NAMED : MSG_SUBMIT, &m, sizeof(m), !named);
-    /* Its arguments may all be sealed now, one of them before it was
-     * watched (no sealer looked for it then): look once more. */
-    if (hinted && sched_hint_take(sh, (sched_out){t, gen}, ray_cl.slot, client_readying()) < 0)
+    if (ready_now && sched_hint_take(sh, (sched_out){t, gen}, ray_cl.slot, client_readying()) < 0)
         sched_wake_service(sh); /* an argument failed: the service fails it */
 }
 

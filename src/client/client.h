@@ -175,7 +175,7 @@ void submit_dispose(uint32_t t);
 /* Hands a built task to the node service with a message (MSG_SUBMIT,
  * MSG_ACTOR_CREATE): once committed it is no longer ours to let go. */
 void submit_hand_over(uint16_t type, const void *msg, uint32_t len, int wake);
-int submit_hint(uint32_t t, uint32_t gen);
+int submit_hint(uint32_t t, uint32_t gen, int *ready_now);
 /* What every submission checks: name, arguments, room for the returns. */
 int submit_check_call(const char *what, const void *name, const ray_arg *args, int nargs,
                       int nret, const void *returns);

@@ -228,14 +228,17 @@ void submit_fail(uint32_t t, int code, const char *msg, uint32_t err_src)
  * watches them, as the node service does when it takes a task (hints.c):
  * the sealer of its last argument then takes it to the ready queue, and
  * the service need not be woken for it.  Returns 1 if it is named under
- * every one.  From the first name on, the task may be taken and its slot
- * reused: only the decoded copy of its arguments is read. */
-int submit_hint(uint32_t t, uint32_t gen)
+ * every one; *ready_now: all of them were sealed by the end (one may have
+ * been sealed before it was watched, when no sealer looked for it), so
+ * the caller takes it.  From the first name on, the task may be taken and
+ * its slot reused: only the decoded copy of its arguments is read. */
+int submit_hint(uint32_t t, uint32_t gen, int *ready_now)
 {
     sched *sh = cl_sched();
     sched_task *k = sched_task_at(sh, t);
     const sched_out *outs;
     sched_args a;
+    *ready_now = 0;
     if (!sched_hint_eligible(sh, k) || sched_args_decode(sh, k, &outs, &a))
         return 0;
     int named = 1;
@@ -246,9 +249,14 @@ int submit_hint(uint32_t t, uint32_t gen)
         if (a.v[i].kind != SCHED_ARG_REF || !sched_out_ok(sh, (sched_out){o, a.v[i].ref.gen}) ||
             STORE_IS_READY(atomic_load(&sh->st.objs[o].state)))
             continue;
-        named &= sched_hint_add(sh, o, t, gen); /* before the watch, as the service */
-        store_obj_watch(&sh->st, o);
+        sched_hint_watch(sh, o, t, gen, &named);
     }
+    int ready = 1; /* after every watch: a later seal sees one, and looks */
+    for (uint32_t i = 0; i < a.n && ready; i++)
+        ready = a.v[i].kind != SCHED_ARG_REF ||
+                !sched_out_ok(sh, (sched_out){a.v[i].ref.slot, a.v[i].ref.gen}) ||
+                STORE_IS_READY(atomic_load(&sh->st.objs[a.v[i].ref.slot].state));
+    *ready_now = ready;
     sched_args_free(&a);
     RAY_FAULT(SUBMIT_HINTED);
     return named;

@@ -72,6 +72,15 @@ int sched_hint_add(sched *s, uint32_t o, uint32_t t, uint32_t gen)
     return 0;
 }
 
+int sched_hint_watch(sched *s, uint32_t o, uint32_t t, uint32_t gen, int *named)
+{
+    if (!t)
+        sched_hint_other(s, o);
+    else if (!sched_hint_add(s, o, t, gen) && named)
+        *named = 0;
+    return store_obj_watch(&s->st, o); /* after the name: see the ordering above */
+}
+
 void sched_hint_other(sched *s, uint32_t o)
 {
     uint64_t want = (uint64_t)s->st.objs[o].gen << 32, w = atomic_load(&s->hints[o].word);

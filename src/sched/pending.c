@@ -59,18 +59,14 @@ void svc_take_task(sched_service *svc, uint32_t t)
     }
     svc->owned[t] = k->gen;
     uint32_t missing = 0;
-    int hinted = sched_hint_eligible(sh, k);
+    uint32_t named = sched_hint_eligible(sh, k) ? t : 0; /* its sealers may take it (hints.c) */
     for (uint32_t i = 0; i < a.n; i++) {
         uint32_t o = a.v[i].ref.slot;
         if (a.v[i].kind != SCHED_ARG_REF || !sched_out_ok(sh, (sched_out){o, a.v[i].ref.gen}))
             continue; /* checked again when it runs */
         if (STORE_IS_READY(atomic_load(&sh->st.objs[o].state)))
             continue; /* ready: nothing to watch */
-        if (hinted) /* before the watch: a seal that sees the watch sees the hint (hints.c) */
-            sched_hint_add(sh, o, t, k->gen);
-        else
-            sched_hint_other(sh, o);
-        if (!store_obj_watch(&sh->st, o)) {
+        if (!sched_hint_watch(sh, o, named, k->gen, NULL)) {
             svc_waiter_add(svc, o, WAITER_TASK, t, k->gen);
             missing++;
         }

@@ -492,6 +492,10 @@ int sched_hint_add(sched *s, uint32_t o, uint32_t t, uint32_t gen);
 /* Before watching object o for any other waiter: o has a waiter that is
  * not named (its sealer must wake the service). */
 void sched_hint_other(sched *s, uint32_t o);
+/* Names task t (gen) under object o (t 0: o has another waiter), then
+ * watches o: store_obj_watch's answer.  *named (or NULL) is cleared if t
+ * could not be named. */
+int sched_hint_watch(sched *s, uint32_t o, uint32_t t, uint32_t gen, int *named);
 /* Takes waiting task b to the ready queue if all its arguments are ready:
  * 1 taken (here or by someone else, or it no longer waits), 0 it waits
  * for another argument, -1 the service must see to it (an argument is an

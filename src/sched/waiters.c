@@ -11,8 +11,7 @@
 
 int svc_watch(sched_service *svc, uint32_t obj)
 {
-    sched_hint_other(&svc->sh, obj); /* before the watch: its sealer must wake us (hints.c) */
-    return store_obj_watch(&svc->sh.st, obj);
+    return sched_hint_watch(&svc->sh, obj, 0, 0, NULL); /* its sealer must wake us */
 }
 
 void svc_waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id, uint32_t idgen)
@@ -105,13 +104,13 @@ void svc_named_prune(sched_service *svc)
     size_t k = 0;
     for (size_t i = 0; i < svc->named.len; i++) {
         sched_out b = RAY_VEC_AT(&svc->named, sched_out, i);
-        if (svc_task_valid(svc, b.slot, b.gen) && svc->owned[b.slot] == b.gen &&
-            svc->missing[b.slot] == SVC_NAMED &&
-            atomic_load(&sh->tasks[b.slot].state) == TASK_TAGGED(TASK_WAITING, b.gen))
+        if (!svc_task_valid(svc, b.slot, b.gen) || svc->owned[b.slot] != b.gen ||
+            svc->missing[b.slot] != SVC_NAMED)
+            continue; /* taken in, cancelled or gone */
+        uint32_t s = atomic_load(&sh->tasks[b.slot].state);
+        if (s == TASK_TAGGED(TASK_WAITING, b.gen))
             RAY_VEC_AT(&svc->named, sched_out, k++) = b;
-        else if (svc_task_valid(svc, b.slot, b.gen) && svc->owned[b.slot] == b.gen &&
-                 svc->missing[b.slot] == SVC_NAMED &&
-                 !(atomic_load(&sh->tasks[b.slot].state) & TASK_F_WAS_WAITING))
+        else if (!(s & TASK_F_WAS_WAITING)) /* else its MSG_CANCEL frees it */
             svc->owned[b.slot] = svc->missing[b.slot] = 0; /* taken by a sealer */
     }
     svc->named.len = k;
