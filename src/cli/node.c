@@ -68,12 +68,24 @@ typedef struct node {
     char tl_path[PATH_MAX]; /* rank 0: where the timeline goes (absolute), or "" */
 } node;
 
+/* Tasks live on the node: the prefault waits.  Idle priority alone is not
+ * enough: a worker that yields while it spins for work hands its core to
+ * the idle thread, and gets it back only at the next tick (4 ms), since
+ * nothing wakes it. */
+static int node_busy(void *arg)
+{
+    node *n = arg;
+    return atomic_load_explicit(&sched_service_shm(n->svc)->r->tasks_live,
+                                memory_order_relaxed) != 0;
+}
+
 /* Faults the store in with CPU time nobody else wants (SCHED_IDLE, set
- * at creation): it must not slow the tasks it is meant to speed up. */
+ * at creation, and only while no task lives): it must not slow the tasks
+ * it is meant to speed up. */
 static void *prefault_main(void *arg)
 {
     node *n = arg;
-    store_prefault(&sched_service_shm(n->svc)->st, &n->prefault_stop);
+    store_prefault(&sched_service_shm(n->svc)->st, &n->prefault_stop, node_busy, n);
     return NULL;
 }
 

@@ -92,8 +92,8 @@ int ray_log_parse_level(const char *s);
       "bytes of the shared-memory object store (auto: 30% of "                \
       "SLURM_MEM_PER_NODE, else of the cgroup limit or physical memory)")     \
     X(PREFAULT, prefault, BOOL, "yes",                                        \
-      "fault the whole store in at start, in the background, so puts run "    \
-      "at memcpy speed")                                                      \
+      "fault the whole store in at start, in the background (paused while "  \
+      "tasks live), so puts run at memcpy speed")                             \
     X(SPIN_US, spin_us, UINT, "50",                                           \
       "microseconds a waiting process spins before it sleeps")                \
     X(MAX_WORKERS, max_workers, UINT, "auto",                                 \

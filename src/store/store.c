@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef MADV_POPULATE_READ
@@ -492,17 +493,25 @@ int store_obj_watch(store *s, uint32_t slot)
     return STORE_IS_READY(old);
 }
 
-void store_prefault(store *s, const _Atomic int *stop)
+void store_prefault(store *s, const _Atomic int *stop, int (*busy)(void *), void *arg)
 {
-    /* Small steps: the caller's stop flag is seen within one of them. */
-    const uint64_t chunk = 2ull << 20;
-    for (uint64_t off = 0; off < s->arena_size && !atomic_load(stop); off += chunk) {
+    /* Small steps, each a short stay in the kernel: the caller's stop flag
+     * is seen within one of them, and a task that wants this core back
+     * gets it when the step returns. */
+    const uint64_t chunk = 64ull << 10;
+    const struct timespec nap = {0, 20000000};
+    for (uint64_t off = 0; off < s->arena_size && !atomic_load(stop);) {
+        if (busy && busy(arg)) {
+            nanosleep(&nap, NULL);
+            continue;
+        }
         uint64_t len = RAY_MIN(chunk, s->arena_size - off);
         if (fallocate(s->arena_fd, 0, (off_t)off, (off_t)len) < 0) {
             ray_warn("store", "cannot fault in the object store (%s); puts into fresh "
                               "memory will be slower", strerror(errno));
             return;
         }
+        off += len;
     }
     ray_debug("store", "object store of %llu bytes faulted in",
               (unsigned long long)s->arena_size);

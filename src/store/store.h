@@ -275,8 +275,9 @@ static inline ray_id store_obj_id(const store *s, uint32_t slot, uint32_t node)
 void store_populate(store *s, uint64_t off, uint64_t size, int write);
 
 /* Faults the arena in (fallocate), from a background thread of the node
- * service; returns early when *stop becomes non-zero. */
-void store_prefault(store *s, const _Atomic int *stop);
+ * service; returns early when *stop becomes non-zero, and naps while
+ * busy(arg) says the node has better use for the CPU (busy may be NULL). */
+void store_prefault(store *s, const _Atomic int *stop, int (*busy)(void *), void *arg);
 /* Called by the node service after reaping a process: if a dead thread
  * holds the allocator lock, rebuild the allocator from the object table and
  * free the lock.  Returns 1 if a repair was done. */
