@@ -63,6 +63,7 @@ typedef struct node {
     pthread_t prefault;
     int joined;           /* with the job's other nodes */
     out_streams *outs;    /* workers' output, prefixed (ray-mpi), or NULL */
+    int net_work;         /* the network brought work since the loop last looked */
     int prefault_running;
     _Atomic int prefault_stop;
     char tl_path[PATH_MAX]; /* rank 0: where the timeline goes (absolute), or "" */
@@ -543,7 +544,9 @@ static int poll_all(node *n)
     int work = sched_service_poll(n->svc);
     if (!n->joined)
         return work;
-    work += sched_service_net_poll(n->svc);
+    int nw = sched_service_net_poll(n->svc);
+    n->net_work |= nw > 0;
+    work += nw;
     const char *why;
     int st = sched_service_cluster_state(n->svc, &why);
     if (st < 0)
@@ -566,7 +569,7 @@ static void run(node *n)
         struct epoll_event nev = {.events = EPOLLIN, .data.u64 = EV(EV_NET, 0, 0)};
         epoll_ctl(n->ep, EPOLL_CTL_ADD, netfd, &nev);
     }
-    uint64_t next_tick = 0, spin_ns = 20000;
+    uint64_t next_tick = 0, spin_ns = 20000, spin_end = 0;
     unsigned busy = 0;
     while (!loop_done(n)) {
         int msgs = poll_all(n);
@@ -575,22 +578,29 @@ static void run(node *n)
             next_tick = now + (uint64_t)sched_service_tick(n->svc) * 1000000ULL;
             handle_events(n, 0);
         }
+        /* Spin only after what asked for the service (a poke, the network,
+         * a wake-up): messages sent without waking it (a named task's
+         * submit or notice) are read when it passes, but do not keep it
+         * awake, or a DAG's stream of them would hold a core all run. */
+        if (n->net_work || (atomic_load_explicit(&sh->r->svc_poked, memory_order_relaxed) &&
+                            atomic_exchange(&sh->r->svc_poked, 0))) {
+            n->net_work = 0;
+            spin_end = now + spin_ns;
+        }
         if (msgs) {
             if (!(++busy & 63))
                 handle_events(n, 0);
             continue;
         }
-        /* Idle: spin a little (a reply is often one message away), then
-         * announce sleep, look once more, and sleep in epoll. */
-        uint64_t end = now + spin_ns;
-        while (ray_now_ns() < end && !(msgs = poll_all(n)))
+        if (now < spin_end) { /* a reply is often one message away */
             ray_cpu_relax();
-        if (msgs)
             continue;
+        }
         if (n->joined && sched_service_net_hot(n->svc)) {
             sched_yield(); /* an object is moving: both ends must keep progressing */
             continue;
         }
+        /* Announce sleep, look once more, and sleep in epoll. */
         atomic_store(&sh->r->svc_sleeping, 1);
         atomic_thread_fence(memory_order_seq_cst);
         if (poll_all(n) || (n->joined && sched_service_net_arm(n->svc))) {
@@ -602,6 +612,7 @@ static void run(node *n)
             ms = netfd < 0 ? 1 : 5;
         handle_events(n, ms);
         atomic_store(&sh->r->svc_sleeping, 0);
+        spin_end = ray_now_ns() + spin_ns;
     }
 }
 

@@ -225,11 +225,14 @@ void sched_cpu_put(sched *s, int32_t milli)
 void sched_wake_service(sched *s)
 {
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&s->r->svc_sleeping, memory_order_relaxed) &&
-        atomic_exchange(&s->r->svc_sleeping, 0)) {
-        uint64_t one = 1;
-        ssize_t rc = write(s->svc_efd, &one, sizeof(one));
-        (void)rc;
+    if (atomic_load_explicit(&s->r->svc_sleeping, memory_order_relaxed)) {
+        if (atomic_exchange(&s->r->svc_sleeping, 0)) {
+            uint64_t one = 1;
+            ssize_t rc = write(s->svc_efd, &one, sizeof(one));
+            (void)rc;
+        }
+    } else if (!atomic_load_explicit(&s->r->svc_poked, memory_order_relaxed)) {
+        atomic_store_explicit(&s->r->svc_poked, 1, memory_order_relaxed);
     }
 }
 

@@ -264,6 +264,7 @@ typedef struct sched_region {
     ray_freelist task_slots;
     ray_freelist actor_slots;
     _Atomic uint32_t svc_sleeping;   /* the node service sleeps: write its eventfd */
+    _Atomic uint32_t svc_poked;      /* awake, it was asked for: it spins a while more */
     _Atomic uint64_t tasks_live;
     /* Tasks run by processes since gone (their slots' tasks_done, added by
      * the node service when it frees a slot): with the live slots' sum, the
@@ -466,7 +467,8 @@ int sched_queue_contains(sched *s, sched_queue *q, uint32_t t);
 
 int sched_cpu_try(sched *s, int32_t milli);
 void sched_cpu_put(sched *s, int32_t milli);
-/* Wakes the node service if it sleeps. */
+/* Wakes the node service if it sleeps, or pokes it if awake (it then
+ * spins a while for what follows, as after a wake-up). */
 void sched_wake_service(sched *s);
 /* Pushes a ready default-class task and wakes a worker if none spins;
  * *building (or NULL) is cleared in the push's critical section. */
