@@ -480,17 +480,50 @@ static void look_stop(void)
     }
 }
 
-/* Spins for work if it is the only looker, else sleeps.  Sleeping workers
- * hold no CPU token. */
+/*
+ * Spinners: lookers that spin in pool_wait, at most one at a time (more
+ * would take cores from the driver and the others).  A looker still
+ * sealing its outputs does not count: when two workers end tasks whose
+ * outputs the same next tasks wait for (a stencil's step), the first to
+ * finish spins while the second seals and queues them, instead of
+ * sleeping and being woken (a futex wake costs more than a short task).
+ * It spins the full RAY_MPI_SPIN_US when it is the only looker, and only
+ * SPIN_BESIDE_NS beside a sealing one: enough for that one's seal, not
+ * long enough to starve a driver that is submitting.  Like lookers,
+ * flagged before counted, and undone by the service if the worker dies.
+ */
+#define SPIN_BESIDE_NS 10000ULL
+static int spin_start(void)
+{
+    atomic_store(&ray_cl.me->spinning, 1);
+    if (atomic_fetch_add(&R()->spinners, 1) <= 0)
+        return 1;
+    atomic_fetch_sub(&R()->spinners, 1);
+    atomic_store(&ray_cl.me->spinning, 0);
+    return 0;
+}
+
+static void spin_stop(void)
+{
+    atomic_fetch_sub(&R()->spinners, 1);
+    atomic_store(&ray_cl.me->spinning, 0);
+}
+
+/* Spins for work if no other looker spins (see spinners), then sleeps.
+ * Sleeping workers hold no CPU token. */
 static void pool_wait(void)
 {
     sched_region *r = R();
     look_start();
-    if (atomic_load(&r->lookers) == 1) {
-        uint64_t end = ray_now_ns() + ray_cl.spin_ns;
+    int alone = atomic_load(&r->lookers) == 1;
+    if (spin_start()) {
+        uint64_t spin = alone ? ray_cl.spin_ns : RAY_MIN(ray_cl.spin_ns, SPIN_BESIDE_NS);
+        uint64_t end = ray_now_ns() + spin;
         for (unsigned i = 1;; i++) {
-            if (atomic_load_explicit(&r->ready.len, memory_order_acquire) || exit_asked())
+            if (atomic_load_explicit(&r->ready.len, memory_order_acquire) || exit_asked()) {
+                spin_stop();
                 return; /* still a looker: pool_loop takes it */
+            }
             if (!(i & 63)) {
                 if (ray_now_ns() >= end || atomic_load(&r->cpu_wanted))
                     break;
@@ -498,6 +531,7 @@ static void pool_wait(void)
             }
             ray_cpu_relax();
         }
+        spin_stop();
     }
     /* Stop looking, then look once more (a push that saw us looking did
      * not wake anyone), then sleep. */

@@ -556,6 +556,8 @@ void sched_service_client_gone(sched_service *svc, uint32_t slot, int wstatus)
     if (c->kind == CLIENT_POOL) {
         if (atomic_exchange(&sc->looking, 0))
             atomic_fetch_sub(&sh->r->lookers, 1);
+        if (atomic_exchange(&sc->spinning, 0))
+            atomic_fetch_sub(&sh->r->spinners, 1);
     } else if (c->kind == CLIENT_DEDICATED) {
         recover_dedicated(svc, slot, c);
     } else if (c->kind == CLIENT_ACTOR) {

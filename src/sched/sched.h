@@ -173,6 +173,7 @@ typedef struct sched_client {
     uint32_t actor;              /* actor slot (CLIENT_ACTOR) */
     _Atomic uint32_t held_n;     /* entries of its list of held refs (sched_client_held) */
     _Atomic uint32_t looking;    /* counted in sched_region.lookers */
+    _Atomic uint32_t spinning;   /* counted in sched_region.spinners */
     uint32_t ngpus;              /* GPUs the service gave its current task */
     uint16_t gpu_ids[16];
     /* Where it runs (src/topo): written by the service before it gives the
@@ -280,6 +281,7 @@ typedef struct sched_region {
     _Atomic uint32_t cpu_wanted;     /* the service waits for CPU: pool yields */
     ray_evc cpu_evc;                 /* workers waiting for a token */
     _Atomic int32_t lookers;         /* pool workers about to look at the ready queue */
+    _Atomic int32_t spinners;        /* lookers spinning in wait for work (at most one) */
     _Atomic uint32_t spawn_hint;     /* a ready task found no idle worker */
     _Atomic uint32_t workers_alive;
     _Atomic uint32_t actors_alive;
