@@ -90,7 +90,9 @@ int client_send(uint16_t type, const void *payload, uint32_t len);
 /* The same, waking the service only if wake (else the message waits in
  * the ring until the service next runs). */
 int client_send_wake(uint16_t type, const void *payload, uint32_t len, int wake);
-/* Tells the node service these watched objects are ready (one wake-up). */
+/* These watched objects are ready (at most SCHED_MAX_RETURNS): takes the
+ * tasks named in their hints, and tells the node service of those whose
+ * other waiters need it (one wake-up). */
 void client_notify(const uint32_t *slots, int n);
 /* Sends a request and waits for its MSG_REPLY; copies up to cap bytes of
  * payload.  Returns the reply's code. */

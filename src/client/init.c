@@ -99,28 +99,36 @@ int client_send(uint16_t type, const void *payload, uint32_t len)
     return client_send_wake(type, payload, len, 1);
 }
 
-/* The notices go first, then the tasks named in the hints are taken: a
- * sealer that finds a task with an argument in error (and wakes the
- * service) finds the notice of the other argument already in its ring. */
+/* The tasks named in the hints are taken first; then the notices go, of
+ * the objects whose waiters need the service (any that is not a named
+ * task, or a named task it must see to), and it is woken for them.  An
+ * object whose waiters are all named tasks, each taken or still waiting
+ * for another argument, needs no notice: the service holds nothing it
+ * would do for it (a stencil's run no longer leaves it thousands to read
+ * when the driver's wait wakes it at the end). */
 void client_notify(const uint32_t *slots, int n)
 {
     if (n <= 0)
         return;
+    sched *sh = cl_sched();
+    uint32_t loud[SCHED_MAX_RETURNS];
+    int k = 0;
+    n = RAY_MIN(n, SCHED_MAX_RETURNS); /* a task's outputs, at most */
+    for (int i = 0; i < n; i++)
+        if (!sched_hints_run(sh, slots[i], ray_cl.slot, client_readying()))
+            loud[k++] = slots[i];
+    if (!k)
+        return;
     pthread_mutex_lock(&ray_cl.lock);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < k; i++) {
         msg_notify *m = client_msg_begin(MSG_NOTIFY, sizeof(*m));
         if (!m)
             break; /* the service is gone */
-        *m = (msg_notify){slots[i], 0};
+        *m = (msg_notify){loud[i], 0};
         ray_ring_commit(&ray_cl.c2s);
     }
     pthread_mutex_unlock(&ray_cl.lock);
-    sched *sh = cl_sched();
-    int wake = 0;
-    for (int i = 0; i < n; i++)
-        wake |= !sched_hints_run(sh, slots[i], ray_cl.slot, client_readying());
-    if (wake)
-        sched_wake_service(sh);
+    sched_wake_service(sh);
 }
 
 int client_request(uint16_t type, void *payload, uint32_t len, void *reply, uint32_t cap,
