@@ -97,7 +97,8 @@ typedef struct dag_point {
 } dag_point;
 
 typedef struct dag_result {
-    double makespan_s;
+    double makespan_s;        /* first submit to last task done */
+    double check_s;           /* the driver's checks of what was left after that */
     long tasks, checked;
     int ok;                   /* every output present with its expected checksum */
     long bad_t, bad_p, wrong; /* the first wrong task, and how many */

@@ -136,6 +136,7 @@ static void samples(const dag_config *cfg, const dag_cluster *cl, const dag_seri
         json_open(NULL, '{');
         num("rep", i + 1);
         num("makespan_s", s->runs[i].makespan_s);
+        num("check_s", s->runs[i].check_s);
         num("tasks_per_s", dag_metric(cfg, cl, s, i, DAG_M_RATE));
         num("efficiency", dag_metric(cfg, cl, s, i, DAG_M_EFFICIENCY));
         num("bytes_moved", s->runs[i].bytes_moved);

@@ -170,9 +170,10 @@ static void print_rep_comment(const dag_config *cfg, const dag_cluster *cl, cons
                               int i, const char *wl)
 {
     const dag_result *r = &s->runs[i];
-    printf("# %s rep=%d task_us=%.4g makespan_s=%.6f tasks_per_s=%.0f efficiency=%.4f "
-           "overhead_us=%.3f floor_efficiency=%.4f check=%s",
-           wl, i + 1, s->point.task_us, r->makespan_s, dag_metric(cfg, cl, s, i, DAG_M_RATE),
+    printf("# %s rep=%d task_us=%.4g makespan_s=%.6f check_s=%.6f tasks_per_s=%.0f "
+           "efficiency=%.4f overhead_us=%.3f floor_efficiency=%.4f check=%s",
+           wl, i + 1, s->point.task_us, r->makespan_s, r->check_s,
+           dag_metric(cfg, cl, s, i, DAG_M_RATE),
            dag_metric(cfg, cl, s, i, DAG_M_EFFICIENCY), dag_metric(cfg, cl, s, i, DAG_M_OVERHEAD),
            s->floor_eff[i], r->ok ? "ok" : "FAIL");
     if (r->wrong)
