@@ -100,23 +100,28 @@ int client_send(uint16_t type, const void *payload, uint32_t len)
 }
 
 /* The tasks named in the hints are taken first; then the notices go, of
- * the objects whose waiters need the service (any that is not a named
- * task, or a named task it must see to), and it is woken for them.  An
- * object whose waiters are all named tasks, each taken or still waiting
- * for another argument, needs no notice: the service holds nothing it
- * would do for it (a stencil's run no longer leaves it thousands to read
- * when the driver's wait wakes it at the end). */
+ * the objects whose waiters need the service, and it is woken if one of
+ * them needs it now (a waiter that is not a named task, or a named task
+ * it must see to).  The notice of an object whose named tasks the service
+ * also counts (SCHED_HINTS_LAZY) waits in the ring until it next runs.
+ * An object whose waiters are all named tasks the service does not count,
+ * each taken or still waiting for another argument, needs no notice (a
+ * stencil's run no longer leaves it thousands to read when the driver's
+ * wait wakes it at the end). */
 void client_notify(const uint32_t *slots, int n)
 {
     if (n <= 0)
         return;
     sched *sh = cl_sched();
     uint32_t loud[SCHED_MAX_RETURNS];
-    int k = 0;
+    int k = 0, wake = 0;
     n = RAY_MIN(n, SCHED_MAX_RETURNS); /* a task's outputs, at most */
-    for (int i = 0; i < n; i++)
-        if (!sched_hints_run(sh, slots[i], ray_cl.slot, client_readying()))
+    for (int i = 0; i < n; i++) {
+        int r = sched_hints_run(sh, slots[i], ray_cl.slot, client_readying());
+        if (r != SCHED_HINTS_QUIET)
             loud[k++] = slots[i];
+        wake |= !r;
+    }
     if (!k)
         return;
     pthread_mutex_lock(&ray_cl.lock);
@@ -128,7 +133,8 @@ void client_notify(const uint32_t *slots, int n)
         ray_ring_commit(&ray_cl.c2s);
     }
     pthread_mutex_unlock(&ray_cl.lock);
-    sched_wake_service(sh);
+    if (wake)
+        sched_wake_service(sh);
 }
 
 int client_request(uint16_t type, void *payload, uint32_t len, void *reply, uint32_t cap,

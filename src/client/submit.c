@@ -249,7 +249,7 @@ int submit_hint(uint32_t t, uint32_t gen, int *ready_now)
         if (a.v[i].kind != SCHED_ARG_REF || !sched_out_ok(sh, (sched_out){o, a.v[i].ref.gen}) ||
             STORE_IS_READY(atomic_load(&sh->st.objs[o].state)))
             continue;
-        sched_hint_watch(sh, o, t, gen, &named);
+        sched_hint_watch(sh, o, t, gen, &named, 0);
     }
     int ready = 1; /* after every watch: a later seal sees one, and looks */
     for (uint32_t i = 0; i < a.n && ready; i++)

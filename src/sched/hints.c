@@ -2,30 +2,32 @@
  * hints.c - the sealer of a task's last missing argument takes the task to
  * the ready queue itself, with no node service on the way.
  *
- * The node service still holds every task whose arguments are not ready
- * (pending.c: it watches them and counts what is missing), and it stays
- * right on its own: every seal of a watched object still reaches it as a
- * notice.  Hints only let the sealer be first.  For a task of the default
- * class the service names the task under each object it waits for (struct
- * sched_hint, one per object slot) before it watches that object; the
- * sealer, once the object is sealed, looks at each task named there and,
- * if all of its arguments are ready now, takes it WAITING -> CLAIMING (by
- * its slot) -> QUEUED into the ready queue.  Whoever is first (the sealer,
- * another sealer, the service itself) wins the compare-and-swap from
- * WAITING; the others see the task gone.
+ * A task of the default class that waits for arguments is named under
+ * each object it waits for (struct sched_hint, one per object slot) before
+ * that object is watched: by its submitter, who then hands it to the node
+ * service unwatched (MSG_SUBMIT_NAMED), or by the service when it takes a
+ * task the submitter could not name everywhere (pending.c), which it also
+ * watches and counts the old way.  The sealer, once the object is sealed,
+ * looks at each task named there and, if all of its arguments are ready
+ * now, takes it WAITING -> CLAIMING (by its slot) -> QUEUED into the ready
+ * queue.  Whoever is first (the sealer, another sealer, the submitter, the
+ * service itself) wins the compare-and-swap from WAITING; the others see
+ * the task gone.
  *
- * Ordering: the service writes a hint before its watch (an atomic
- * read-modify-write of the object's state), and the sealer reads the hints
+ * Ordering: a hint and its marks are written before the watch (an atomic
+ * read-modify-write of the object's state), and the sealer reads them
  * after its seal (another on the same word): a seal that sees the watch
  * sees the hint.  Two sealers of a task's last two arguments each seal,
  * then look at the other argument: one of them sees both sealed.
  *
- * When every waiter of the object is a task named there (SCHED_HINT_ONLY)
- * and each was taken or still waits for another argument, the sealer does
- * not wake the service: its notice waits in the ring until the service
- * next runs, only to keep the service's counts.  A task whose argument is
- * an error, or a waiter that is not a named task (a ray_get, another node,
- * a full hint), and the service is woken as before.
+ * Notices: when every waiter of the object is a task named there
+ * (SCHED_HINT_ONLY) and each was taken or still waits for another
+ * argument, the sealer sends the service no notice at all, unless the
+ * service counts one of those tasks (SCHED_HINT_COUNTED): then the notice
+ * goes without waking it, and waits in the ring until it next runs, to
+ * keep its counts.  A task whose argument is an error, or a waiter that is
+ * not a named task (a ray_get, another node, a full hint), and the service
+ * is woken as before.
  *
  * A death: the sealer records the task in its slot (readying) before it
  * takes it; CLAIMING carries its slot; the push clears the record in the
@@ -72,13 +74,26 @@ int sched_hint_add(sched *s, uint32_t o, uint32_t t, uint32_t gen)
     return 0;
 }
 
-int sched_hint_watch(sched *s, uint32_t o, uint32_t t, uint32_t gen, int *named)
+/* Marks o's record: the service counts a waiter named there. */
+static void hint_counted(sched *s, uint32_t o)
 {
-    if (!t)
+    uint64_t want = (uint64_t)s->st.objs[o].gen << 32, w = atomic_load(&s->hints[o].word);
+    while (w == (want | SCHED_HINT_ONLY) &&
+           !atomic_compare_exchange_weak(&s->hints[o].word, &w, w | SCHED_HINT_COUNTED))
+        ; /* anything else: marked already, or another waiter wakes the service */
+}
+
+int sched_hint_watch(sched *s, uint32_t o, uint32_t t, uint32_t gen, int *named, int counted)
+{
+    if (!t) {
         sched_hint_other(s, o);
-    else if (!sched_hint_add(s, o, t, gen) && named)
-        *named = 0;
-    return store_obj_watch(&s->st, o); /* after the name: see the ordering above */
+    } else if (!sched_hint_add(s, o, t, gen)) {
+        if (named)
+            *named = 0;
+    } else if (counted) {
+        hint_counted(s, o);
+    }
+    return store_obj_watch(&s->st, o); /* after the name and marks: see the ordering above */
 }
 
 void sched_hint_other(sched *s, uint32_t o)
@@ -140,5 +155,5 @@ int sched_hints_run(sched *s, uint32_t o, uint32_t me, _Atomic uint64_t *journal
         if (c && sched_hint_take(s, sched_unpack(c), me, journal) < 0)
             quiet = 0;
     }
-    return quiet;
+    return !quiet ? 0 : (w & SCHED_HINT_COUNTED) ? SCHED_HINTS_LAZY : SCHED_HINTS_QUIET;
 }

@@ -66,7 +66,7 @@ void svc_take_task(sched_service *svc, uint32_t t)
             continue; /* checked again when it runs */
         if (STORE_IS_READY(atomic_load(&sh->st.objs[o].state)))
             continue; /* ready: nothing to watch */
-        if (!sched_hint_watch(sh, o, named, k->gen, NULL)) {
+        if (!sched_hint_watch(sh, o, named, k->gen, NULL, 1)) { /* it counts them all */
             svc_waiter_add(svc, o, WAITER_TASK, t, k->gen);
             missing++;
         }

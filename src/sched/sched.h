@@ -246,6 +246,7 @@ typedef struct sched_actor {
  * under every argument it waits for. */
 #define SCHED_HINTS 7 /* a record is one cache line */
 #define SCHED_HINT_ONLY 0x100u /* word: every waiter of the object is named here */
+#define SCHED_HINT_COUNTED 0x200u /* and the service counts some of them (it wants notices) */
 typedef struct sched_hint {
     _Atomic uint64_t word;                  /* object gen << 32 | ONLY */
     _Atomic uint64_t task[SCHED_HINTS];     /* sched_pack(task slot, gen) */
@@ -498,8 +499,9 @@ int sched_hint_add(sched *s, uint32_t o, uint32_t t, uint32_t gen);
 void sched_hint_other(sched *s, uint32_t o);
 /* Names task t (gen) under object o (t 0: o has another waiter), then
  * watches o: store_obj_watch's answer.  *named (or NULL) is cleared if t
- * could not be named. */
-int sched_hint_watch(sched *s, uint32_t o, uint32_t t, uint32_t gen, int *named);
+ * could not be named.  counted: the node service also counts t's missing
+ * arguments, so o's sealer must send it a notice (SCHED_HINT_COUNTED). */
+int sched_hint_watch(sched *s, uint32_t o, uint32_t t, uint32_t gen, int *named, int counted);
 /* Takes waiting task b to the ready queue if all its arguments are ready:
  * 1 taken (here or by someone else, or it no longer waits), 0 it waits
  * for another argument, -1 the service must see to it (an argument is an
@@ -507,10 +509,12 @@ int sched_hint_watch(sched *s, uint32_t o, uint32_t t, uint32_t gen, int *named)
 int sched_hint_take(sched *s, sched_out b, uint32_t me, _Atomic uint64_t *journal);
 /* A process that sealed object o, which is watched: takes each task named
  * under o whose arguments are all ready (none an error) to the ready
- * queue.  Returns 1 if the node service need not be woken for o (every
- * waiter is a named task, each taken or still waiting for another
- * argument), 0 if it must.  me: the caller's client slot; journal: its
- * readying. */
+ * queue.  Returns SCHED_HINTS_QUIET if the node service needs no notice
+ * of o (every waiter is a named task, each taken or still waiting for
+ * another argument, and the service counts none), SCHED_HINTS_LAZY if it
+ * needs one but need not be woken for it (it counts some of them), 0 if
+ * it must be woken.  me: the caller's client slot; journal: its readying. */
+enum { SCHED_HINTS_LAZY = 1, SCHED_HINTS_QUIET = 2 };
 int sched_hints_run(sched *s, uint32_t o, uint32_t me, _Atomic uint64_t *journal);
 
 /* ---- messages: client -> node service (c2s) and back (s2c) */

@@ -11,7 +11,7 @@
 
 int svc_watch(sched_service *svc, uint32_t obj)
 {
-    return sched_hint_watch(&svc->sh, obj, 0, 0, NULL); /* its sealer must wake us */
+    return sched_hint_watch(&svc->sh, obj, 0, 0, NULL, 0); /* its sealer must wake us */
 }
 
 void svc_waiter_add(sched_service *svc, uint32_t obj, uint32_t kind, uint32_t id, uint32_t idgen)

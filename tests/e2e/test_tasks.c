@@ -250,6 +250,56 @@ static void test_diamond_and_fan_in(void)
     ray_release(sum);
 }
 
+/* Tasks that wait on an object with more waiters than its hint record
+ * names (7), and on an object of their own: the node service takes and
+ * counts the tasks the driver could not name everywhere.  Their own
+ * objects are made first (a task is not ready yet), then the shared one:
+ * every task runs, none is left waiting for a notice.  Both start behind
+ * gated tasks (the shared one holds a worker until its gate opens). */
+static void test_wide_wait(void)
+{
+    enum { N = 24 };
+    ray_ref own[N], out[N], g1, shared;
+    int64_t zero = 0, thousand = 1000, vals[N];
+    int ready[N], rc = submit_gated("wide-own", &zero, &g1);
+    rc = rc ? rc : submit_gated("wide-shared", &thousand, &shared);
+    for (int i = 0; i < N && !rc; i++) {
+        vals[i] = i;
+        ray_arg a[2] = {ray_arg_ref(g1), i64_arg(&vals[i])};
+        rc = ray_submit("add", a, 2, NULL, &own[i]);
+    }
+    for (int i = 0; i < N && !rc; i++) {
+        ray_arg a[2] = {ray_arg_ref(own[i]), ray_arg_ref(shared)};
+        rc = ray_submit("add", a, 2, NULL, &out[i]);
+    }
+    is_rc(rc, RAY_OK, "%d tasks wait on one gated task's output and each on its own", N);
+    if (rc)
+        return;
+    /* Nothing can run yet: the service has read the submits by the end. */
+    is_int(ray_wait(out, N, 1, 0.2, ready), 0, "none of them runs before its arguments");
+    open_gate("wide-own");
+    /* Polled (a zero timeout registers no waiter, which would make the
+     * service want a notice of their seals anyway). */
+    int made = 0;
+    for (double t0 = now_s(); made < N && now_s() - t0 < E2E_TIMEOUT; sleep_s(0.02))
+        made = ray_wait(own, N, N, 0, ready);
+    is_int(made, N, "their own arguments are made first");
+    is_int(ray_wait(out, N, 1, 0.1, ready), 0, "... and none of them runs with those alone");
+    open_gate("wide-shared");
+    int got = 0;
+    for (int i = 0; i < N; i++) {
+        ray_buf b;
+        got += ray_get(out[i], &b, 10.0) == 0 && buf_i64(&b, -1) == 1000 + i;
+    }
+    is_int(got, N, "then the shared one: every task ran, with both arguments (within 10 s)");
+    for (int i = 0; i < N; i++) {
+        ray_release(own[i]);
+        ray_release(out[i]);
+    }
+    ray_release(g1);
+    ray_release(shared);
+}
+
 static void test_value_args(void)
 {
     size_t n = 1 << 20;
@@ -720,6 +770,7 @@ int main(int argc, char **argv)
     scratch_make("tasks", dir, sizeof(dir));
     test_chain();
     test_diamond_and_fan_in();
+    test_wide_wait();
     test_value_args();
     test_many_args();
     test_release_while_pending();
