@@ -115,7 +115,9 @@ void client_notify(const uint32_t *slots, int n)
     sched *sh = cl_sched();
     uint32_t loud[SCHED_MAX_RETURNS];
     int k = 0, wake = 0;
-    n = RAY_MIN(n, SCHED_MAX_RETURNS); /* a task's outputs, at most */
+    /* Every caller passes one task's outputs or one object; more would be
+     * a caller's bug, cut here rather than overrun loud[]. */
+    n = RAY_MIN(n, SCHED_MAX_RETURNS);
     for (int i = 0; i < n; i++) {
         int r = sched_hints_run(sh, slots[i], ray_cl.slot, client_readying());
         if (r != SCHED_HINTS_QUIET)
