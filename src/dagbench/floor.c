@@ -33,8 +33,15 @@ typedef struct floor_shared {
 } floor_shared;
 
 static void child_work(const dag_config *cfg, const dag_point *pt, long tasks, floor_shared *sh,
-                       int me)
+                       int me, int cpu)
 {
+    if (cpu >= 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        sched_setaffinity(0, sizeof(one), &one); /* unpinned if refused: still correct */
+    }
+    atomic_fetch_add(&sh->ready, 1);
     while (!atomic_load(&sh->go))
         ;
     for (long i = 0; i < tasks; i++) {
@@ -52,14 +59,19 @@ static void child_work(const dag_config *cfg, const dag_point *pt, long tasks, f
 static int start_children(const dag_config *cfg, const dag_point *pt, long tasks, int n,
                           floor_shared *sh, pid_t *pids, long *done)
 {
-    int started = 0;
+    int started = 0, cpus[MAX_CHILDREN], ncpu = 0;
+    cpu_set_t mask;
+    if (!sched_getaffinity(0, sizeof(mask), &mask))
+        for (int c = 0; c < CPU_SETSIZE && ncpu < MAX_CHILDREN; c++)
+            if (CPU_ISSET(c, &mask))
+                cpus[ncpu++] = c;
     *done = 0;
     fflush(NULL);
     for (int i = 0; i < n; i++) {
         long share = tasks / n + (i < tasks % n);
         pid_t pid = fork();
         if (pid == 0)
-            child_work(cfg, pt, share, sh, started);
+            child_work(cfg, pt, share, sh, started, ncpu ? cpus[i % ncpu] : -1);
         if (pid < 0)
             continue;
         pids[started++] = pid;

@@ -95,6 +95,13 @@ run --shape no_comm --width 2 --steps 20 --reps 2 --warmup 0 --task-us 50
 [ "$rc" -eq 0 ] && [ "$(grep -c '^# peer=floor workload=dag_no_comm metric=efficiency rep=' "$out")" = 2 ] &&
     grep -q '^peer=floor workload=dag_no_comm metric=efficiency value=[0-9.]* .*check=ok' "$out"
 ok $? "peer=floor efficiency lines, one per repetition and a summary" || show
+# The children start the clock once all are pinned and ready: a floor
+# whose children never said so waited 5 s for them, each repetition.
+t0=$(date +%s)
+run --shape no_comm --width 2 --steps 10 --reps 3 --warmup 0 --task-us 50
+t1=$(date +%s)
+[ "$rc" -eq 0 ] && [ $((t1 - t0)) -lt 10 ]
+ok $? "three floors start without waiting out their children ($((t1 - t0)) s)" || show
 run --shape no_comm --width 2 --steps 20 --reps 1 --warmup 0 --task-us 50 --no-floor --json
 [ "$rc" -eq 0 ] && jq -e '.floor_efficiency.median == null' "$out" >/dev/null
 ok $? "--no-floor: no floor measured" || show
