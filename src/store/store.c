@@ -512,6 +512,7 @@ void store_prefault(store *s, const _Atomic int *stop, int (*busy)(void *), void
             return;
         }
         off += len;
+        sched_yield(); /* a task woken onto this core runs now, not at the next tick */
     }
     ray_debug("store", "object store of %llu bytes faulted in",
               (unsigned long long)s->arena_size);
