@@ -59,7 +59,7 @@ static int new_object(size_t size, uint32_t *slot, void **data, ray_ref *out)
     if (rc)
         return rc;
     *out = ray_id_ref(store_obj_id(st, *slot, ray_cl.node));
-    if ((rc = store_obj_alloc(st, *slot, size, data)))
+    if ((rc = client_store_alloc(*slot, size, data)))
         client_hold_drop(ray_ref_id(*out));
     return rc;
 }

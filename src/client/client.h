@@ -94,6 +94,9 @@ int client_send_wake(uint16_t type, const void *payload, uint32_t len, int wake)
  * tasks named in their hints, and tells the node service of those whose
  * other waiters need it (one wake-up). */
 void client_notify(const uint32_t *slots, int n);
+/* store_obj_alloc, waiting for room in a full store of a job of several
+ * nodes (copies.c). */
+int client_store_alloc(uint32_t slot, uint64_t size, void **data);
 /* Sends a request and waits for its MSG_REPLY; copies up to cap bytes of
  * payload.  Returns the reply's code. */
 int client_request(uint16_t type, void *payload, uint32_t len, void *reply, uint32_t cap,

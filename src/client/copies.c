@@ -136,3 +136,43 @@ int client_resolve(ray_ref ref, int how, ray_id *id, store_obj **o)
     *o = store_obj_at(cl_store(), ls);
     return 0;
 }
+
+/* ---- room in a full store */
+
+/* In a job of several nodes a full store is often full of what others
+ * no longer use: copies a node keeps a while after its last holder let go
+ * (and, on the owner, the originals those copies keep alive), and
+ * releases still on their way.  The service lets its idle copies go at
+ * once and asks the other nodes to do the same with copies of ours
+ * (MSG_RECLAIM); the allocation is retried, with growing naps, for
+ * RAY_MPI_STORE_FULL_WAIT_S.  In a job of one node nothing frees itself:
+ * RAY_ENOMEM at once. */
+int client_store_alloc(uint32_t slot, uint64_t size, void **data)
+{
+    store *st = cl_store();
+    int rc = store_obj_alloc(st, slot, size, data);
+    if (rc != RAY_ENOMEM || ray_cl.num_nodes < 2 || size > st->arena_size ||
+        !(ray_cl.cfg.store_full_wait_s > 0))
+        return rc;
+    uint64_t start = ray_now_ns(), end = start + (uint64_t)(ray_cl.cfg.store_full_wait_s * 1e9);
+    uint64_t nap_ns = 100000, asked_ns = 0;
+    for (;;) {
+        uint64_t now = ray_now_ns();
+        if (!asked_ns || now - asked_ns >= 20000000ULL) { /* again if no room came */
+            msg_reclaim m = {0, 0, size};
+            uint32_t dropped = 0;
+            if (client_request(MSG_RECLAIM, &m, sizeof(m), &dropped, sizeof(dropped), NULL))
+                break; /* the service is gone: the first error stands */
+            asked_ns = now;
+        }
+        if ((rc = store_obj_alloc(st, slot, size, data)) != RAY_ENOMEM || ray_now_ns() >= end)
+            break;
+        struct timespec ts = {0, (long)nap_ns};
+        nanosleep(&ts, NULL);
+        nap_ns = RAY_MIN(nap_ns * 2, 10000000ULL);
+    }
+    if (rc == RAY_ENOMEM)
+        ray_debug("client", "no room for %llu bytes after %.3f s", (unsigned long long)size,
+                  (ray_now_ns() - start) / 1e9);
+    return rc;
+}

@@ -116,7 +116,7 @@ static int build_body(sched_task *k, uint64_t body, uint8_t **b)
     int rc = store_obj_new(st, STORE_SEALED, 1, &k->body_obj); /* recorded at once */
     if (rc)
         return rc;
-    if ((rc = store_obj_alloc(st, k->body_obj, body, &p)))
+    if ((rc = client_store_alloc(k->body_obj, body, &p)))
         return rc;
     *b = p;
     return 0;

@@ -79,7 +79,7 @@ RAY_API void *ray_return_alloc(ray_ctx *ctx, int index, size_t size)
         return NULL;
     }
     void *p;
-    if (store_obj_alloc(cl_store(), ctx->outs[index].slot, size, &p))
+    if (client_store_alloc(ctx->outs[index].slot, size, &p))
         return NULL;
     ctx->written[index] = 1;
     return p;

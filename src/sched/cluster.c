@@ -87,6 +87,9 @@ static void dispatch(sched_service *svc, uint32_t from, const uint8_t *msg, size
         case W_STOP:
             cluster_on_stop(svc, from, payload, h.len);
             break;
+        case W_RECLAIM:
+            pull_on_reclaim(svc, from, payload, h.len);
+            break;
         }
         if (svc_cl(svc)->failed)
             return;

@@ -97,6 +97,7 @@ typedef struct svc_cluster {
     int failed;   /* a node is gone: fail_msg says which */
     char fail_msg[400];
     uint32_t next_req;
+    uint64_t reclaim_ns; /* when we last asked the others for room (W_RECLAIM) */
     /* Transfers under way: our pulls, and objects of ours a peer is
      * reading (pinned until its W_UNPIN or W_FREE).  While there are any
      * the loop spins instead of sleeping: UCX's gets over shared memory
@@ -162,6 +163,11 @@ void pull_on_ref(sched_service *svc, uint32_t from, const uint8_t *p, uint32_t l
 void pull_remote_ready(sched_service *svc, uint32_t id);
 /* Copies nobody here holds any more go (their owners are told). */
 void pull_sweep(sched_service *svc);
+/* Such copies go now, not after their idle time: all of them (owner
+ * UINT32_MAX) or those of one node's objects; how many went. */
+uint32_t pull_reclaim(sched_service *svc, uint32_t owner);
+/* W_RECLAIM: node from's store is full. */
+void pull_on_reclaim(sched_service *svc, uint32_t from, const uint8_t *p, uint32_t len);
 
 /* ---- names.c */
 void names_on_name(sched_service *svc, uint32_t from, const uint8_t *p, uint32_t len);

@@ -40,6 +40,19 @@ static proxy *proxy_of_slot(sched_service *svc, uint32_t slot, uint32_t *idx)
     return p;
 }
 
+static uint32_t reclaim(sched_service *svc, uint32_t owner, uint32_t keep_slot);
+
+/* Room for a copy's bytes (local object obj): when the store is full,
+ * other idle copies here go first (their idle time is a cache, not a
+ * promise). */
+static int copy_alloc(sched_service *svc, uint32_t obj, uint64_t size, void **dst)
+{
+    int rc = store_obj_alloc(&svc->sh.st, obj, size, dst);
+    if (rc == RAY_ENOMEM && reclaim(svc, UINT32_MAX, obj))
+        rc = store_obj_alloc(&svc->sh.st, obj, size, dst);
+    return rc;
+}
+
 static void send_ref(sched_service *svc, wire_ref r, int32_t delta)
 {
     wire_refdelta *d = cluster_out(svc, r.node, W_REF, sizeof(*d));
@@ -288,7 +301,7 @@ void pull_on_pulled(sched_service *svc, uint32_t from, const uint8_t *p, uint32_
             *u = (sched_out){w.slot, w.gen};
         bytes = ray_last_error();
         w.len = (uint32_t)strlen(bytes);
-    } else if (!rc && (w.size != w.len || (rc = store_obj_alloc(st, w.req_slot, w.size, &dst)))) {
+    } else if (!rc && (w.size != w.len || (rc = copy_alloc(svc, w.req_slot, w.size, &dst)))) {
         bytes = rc ? ray_last_error() : "malformed answer";
         rc = rc ? rc : RAY_EPROTO;
         w.len = (uint32_t)strlen(bytes);
@@ -400,7 +413,7 @@ int pull_start(sched_service *svc, uint32_t from, uint64_t roff, uint64_t size, 
     void *dst;
     if (!store_obj_writing(st, obj)) /* failed (cancelled) meanwhile: not wanted */
         return ray_err(RAY_ECANCELLED, "not wanted any more");
-    int rc = store_obj_alloc(st, obj, size, &dst);
+    int rc = copy_alloc(svc, obj, size, &dst);
     if (rc)
         return rc;
     if (!st->objs[obj].block) { /* small enough to live in the table: not read by a get */
@@ -465,6 +478,13 @@ static void proxy_drop(sched_service *svc, uint32_t idx)
     store_obj_unref(&svc->sh.st, slot);
 }
 
+/* A copy only the service itself holds, its bytes here or failed. */
+static int proxy_idle(sched_service *svc, const proxy *p)
+{
+    const store_obj *o = &svc->sh.st.objs[p->slot];
+    return p->used && p->state != PROXY_PULLING && o->gen == p->sgen && store_obj_refs(o) <= 1;
+}
+
 void pull_sweep(sched_service *svc)
 {
     svc_cluster *c = svc_cl(svc);
@@ -473,8 +493,7 @@ void pull_sweep(sched_service *svc)
         proxy *p = proxy_at(svc, i);
         if (!p->used || p->state == PROXY_PULLING)
             continue;
-        store_obj *o = &svc->sh.st.objs[p->slot];
-        if (o->gen != p->sgen || store_obj_refs(o) > 1) {
+        if (!proxy_idle(svc, p)) {
             p->idle_ns = 0;
             continue;
         }
@@ -485,14 +504,76 @@ void pull_sweep(sched_service *svc)
     }
 }
 
+static uint32_t reclaim(sched_service *svc, uint32_t owner, uint32_t keep_slot)
+{
+    svc_cluster *c = svc_cl(svc);
+    uint32_t n = 0;
+    for (uint32_t i = 0; c && i < c->proxies.len; i++) {
+        proxy *p = proxy_at(svc, i);
+        if (proxy_idle(svc, p) && p->slot != keep_slot &&
+            (owner == UINT32_MAX || p->remote.node == owner)) {
+            proxy_drop(svc, i);
+            n++;
+        }
+    }
+    return n;
+}
+
+uint32_t pull_reclaim(sched_service *svc, uint32_t owner) { return reclaim(svc, owner, 0); }
+
+void pull_on_reclaim(sched_service *svc, uint32_t from, const uint8_t *p, uint32_t len)
+{
+    wire_reclaim w;
+    if (wire_fixed(p, len, &w, sizeof(w), 0, NULL)) {
+        cluster_fail(svc, from, "node %u sent a malformed W_RECLAIM", from);
+        return;
+    }
+    uint32_t n = pull_reclaim(svc, from);
+    ray_debug("pull", "node %u's store is full (%llu bytes asked): %u idle copies of its "
+                      "objects let go", from, (unsigned long long)w.bytes, n);
+}
+
+/* A client's request of a fixed size into q; too short: answered
+ * RAY_EPROTO, and -1. */
+static int read_request(sched_service *svc, uint32_t from, const void *m, uint32_t len, void *q,
+                        size_t size)
+{
+    if (len < size) {
+        svc_reply(svc, from, 0, RAY_EPROTO, NULL, 0);
+        return -1;
+    }
+    memcpy(q, m, size);
+    return 0;
+}
+
+/* At most this often a node asks the others for room: each answer (their
+ * W_REF) takes a round trip, and the asker retries meanwhile. */
+#define RECLAIM_EVERY_NS 5000000ULL
+
+void svc_on_reclaim(sched_service *svc, uint32_t from, const void *m, uint32_t len)
+{
+    msg_reclaim q;
+    if (read_request(svc, from, m, len, &q, sizeof(q)))
+        return;
+    svc_cluster *c = svc_cl(svc);
+    uint32_t n = pull_reclaim(svc, UINT32_MAX);
+    uint64_t now = ray_now_ns();
+    if (c && now - c->reclaim_ns >= RECLAIM_EVERY_NS) {
+        c->reclaim_ns = now;
+        for (uint32_t i = 0; i < c->num_nodes; i++) {
+            wire_reclaim *w = i == c->node ? NULL : cluster_out(svc, i, W_RECLAIM, sizeof(*w));
+            if (w)
+                *w = (wire_reclaim){q.bytes};
+        }
+    }
+    svc_reply(svc, from, q.req, 0, &n, sizeof(n));
+}
+
 void svc_on_proxy(sched_service *svc, uint32_t from, const void *m, uint32_t len)
 {
     msg_proxy q;
-    if (len < sizeof(q)) {
-        svc_reply(svc, from, 0, RAY_EPROTO, NULL, 0);
+    if (read_request(svc, from, m, len, &q, sizeof(q)))
         return;
-    }
-    memcpy(&q, m, sizeof(q));
     sched_out out = {0, 0};
     int rc = svc->cluster ? pull_proxy(svc, (wire_ref){q.node, q.slot, q.gen, 0},
                                        !!(q.flags & MSG_COPY_PULL), &out.slot, &out.gen)

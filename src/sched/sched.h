@@ -533,6 +533,7 @@ enum sched_msg {
     MSG_REPLY,            /* s2c: {req, code, payload} */
     MSG_COPY,            /* {req, flags, node, slot, gen}: reply {slot, gen} of the local copy */
     MSG_SUBMIT_NAMED,     /* {slot, gen}: as MSG_SUBMIT, the task named under every argument it waits for */
+    MSG_RECLAIM,          /* {req, bytes}: the store is full: let idle copies go, here and elsewhere */
     MSG_TYPE_MAX
 };
 #define MSG_WAIT_BLOCKED 1u /* the waiter lent its CPU */
@@ -550,6 +551,7 @@ typedef struct msg_actor_started { uint32_t slot, gen; int32_t code; uint32_t ms
 typedef struct msg_reply { uint32_t req; int32_t code; uint32_t len; uint32_t pad; uint8_t data[]; } msg_reply;
 #define MSG_COPY_PULL 1u /* fetch its bytes now (ray_get) */
 typedef struct msg_proxy { uint32_t req, flags, node, slot, gen, pad; } msg_proxy;
+typedef struct msg_reclaim { uint32_t req, pad; uint64_t bytes; } msg_reclaim;
 
 /* Frames on the Unix socket: a process says hello, the node service answers
  * with its slot and the descriptors of the control region, the arena and

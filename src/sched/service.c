@@ -228,6 +228,9 @@ static void handle(sched_service *svc, uint32_t from, uint16_t type, const void 
     case MSG_COPY:
         svc_on_proxy(svc, from, p, len);
         return;
+    case MSG_RECLAIM:
+        svc_on_reclaim(svc, from, p, len);
+        return;
     default:
         ray_warn("sched", "client %u sent unknown message type %u", from, type);
     }

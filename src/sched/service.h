@@ -235,6 +235,8 @@ void pull_wanted(sched_service *svc, uint32_t slot);
 void pull_sweep(sched_service *svc);
 /* MSG_COPY: a process asks for the local copy of another node's object. */
 void svc_on_proxy(sched_service *svc, uint32_t from, const void *m, uint32_t len);
+/* MSG_RECLAIM: a process here found the store full. */
+void svc_on_reclaim(sched_service *svc, uint32_t from, const void *m, uint32_t len);
 
 /* ---- recovery.c */
 /* Installs the lock hooks: the service repairs a lock whose holder died

@@ -26,6 +26,8 @@ enum wire_type {
     W_NAME,            /* anyone -> rank 0: the job's actor names (wire_name) */
     W_NAME_REPLY,      /* rank 0 -> asker (wire_name) */
     W_STOP,            /* rank 0 -> all: the job ends (wire_stop) */
+    W_RECLAIM,         /* a node whose store is full -> all: let go of idle copies of
+                        * its objects now (wire_reclaim) */
     W_TYPE_MAX
 };
 
@@ -96,6 +98,10 @@ typedef struct wire_refdelta {
     int32_t delta;
     uint32_t pad;
 } wire_refdelta;
+
+typedef struct wire_reclaim {
+    uint64_t bytes; /* what the allocation that failed asked for (for the log) */
+} wire_reclaim;
 
 typedef struct wire_load {
     int32_t cpu_free_milli;

@@ -242,6 +242,7 @@ static const size_t fixed_size[W_TYPE_MAX] = {
     [W_ACTOR_NEW_REPLY] = sizeof(wire_actor_reply),
     [W_ACTOR_KILL] = sizeof(sched_out),
     [W_NAME_REPLY] = sizeof(wire_name),
+    [W_RECLAIM] = sizeof(wire_reclaim),
 };
 static const size_t item_size[W_TYPE_MAX] = {
     [W_FREE] = sizeof(sched_out), [W_UNPIN] = sizeof(sched_out), [W_REF] = sizeof(wire_refdelta)};

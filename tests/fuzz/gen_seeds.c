@@ -548,6 +548,8 @@ static void wire_refs(wire_buf *b, RAY_UNUSED uint32_t claimed)
 {
     wire_refdelta d[3] = {{12, 3, 1, 0}, {13, 1, -1, 0}, {14, 2, 2, 0}};
     rec_bytes(b, W_REF, d, sizeof(d));
+    wire_reclaim r = {96u << 20};
+    rec_bytes(b, W_RECLAIM, &r, sizeof(r));
 }
 
 static void wire_views(wire_buf *b, uint32_t claimed)

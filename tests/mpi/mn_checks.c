@@ -16,12 +16,13 @@
  *   mn_checks killrank      SIGKILLs node 1's node service, then waits
  */
 #include "e2e/e2e.h"
+#include "lib/maker.h"
 #include "lib/tap.h"
 
 #define BIG (64u << 20)
 #define LEAVES 1024
 
-static uint64_t word(uint64_t i) { return i * 0x9E3779B97F4A7C15ull; }
+static uint64_t word(uint64_t i) { return maker_word(i); }
 
 static int where(ray_ctx *ctx, const ray_buf *args, int nargs)
 {
@@ -48,16 +49,20 @@ static int make_big(ray_ctx *ctx, const ray_buf *args, int nargs)
 }
 RAY_REMOTE(make_big)
 
-static int64_t first_bad(const ray_buf *b)
+static int64_t first_bad_of(const ray_buf *b, uint64_t size)
 {
-    if (b->size != BIG)
+    if (b->size != size)
         return 0;
     const uint64_t *p = b->data;
-    for (uint64_t i = 0; i < BIG / 8; i++)
+    for (uint64_t i = 0; i < size / 8; i++)
         if (p[i] != word(i))
             return (int64_t)i + 1;
     return -1; /* all right */
 }
+
+static int64_t first_bad(const ray_buf *b) { return first_bad_of(b, BIG); }
+
+#define FULL (96u << 20)
 
 static int check_big(ray_ctx *ctx, const ray_buf *args, int nargs)
 {
@@ -384,6 +389,34 @@ static void check_lost(void)
     ray_release(r);
 }
 
+/* Objects of more than a third of the store, made on node 1 one after
+ * another and each read on node 0 and let go: the copies node 0 keeps a
+ * while (and with them node 1's originals) make room when a store is
+ * full, instead of failing the next ray_create. */
+static void check_full_store(void)
+{
+    ray_actor_opts ao;
+    ray_actor_opts_init(&ao);
+    ao.node = 1;
+    ray_actor h;
+    int rc = ray_actor_create("Maker", NULL, 0, &ao, &h), good = 0, have = !rc;
+    for (int i = 0; i < 8 && !rc; i++) {
+        ray_ref big;
+        ray_buf b;
+        if ((rc = maker_make(h, FULL, E2E_TIMEOUT, &big)))
+            break;
+        if (!(rc = ray_get(big, &b, E2E_TIMEOUT)))
+            good += first_bad_of(&b, FULL) == -1;
+        ray_release(big);
+    }
+    ok(!rc && good == 8, "8 objects of 96 MiB in a row (store 256 MiB) made on node 1, each read "
+                         "on node 0 and let go (%d right, %s)", good, rc ? ray_errname(rc) : "ok");
+    if (rc)
+        diag("%s", ray_last_error());
+    if (have)
+        ray_actor_kill(h);
+}
+
 static void check_baseline(const ray_stats *base)
 {
     ray_stats s;
@@ -546,6 +579,7 @@ int main(int argc, char **argv)
     check_nested();
     check_error(nodes);
     check_lost();
+    check_full_store();
     check_baseline(&base);
     ray_shutdown();
     return tap_failures ? 1 : argc > 1 ? atoi(argv[1]) : 0;

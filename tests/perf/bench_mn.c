@@ -23,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include "report.h"
+#include "lib/maker.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,48 +38,7 @@
 
 /* ------------------------------------------------------------ remote side */
 
-/* W6's maker: an actor on node 1 that owns the object it made last (its
- * ref goes to the driver as bytes; the driver's get pulls it then). */
-typedef struct maker {
-    ray_ref last;
-    int have;
-} maker;
-
-static void *maker_init(ray_ctx *ctx, const ray_buf *args, int nargs)
-{
-    (void)ctx, (void)args, (void)nargs;
-    return calloc(1, sizeof(maker));
-}
-
-static void maker_fini(void *state)
-{
-    maker *m = state;
-    if (m->have)
-        ray_release(m->last);
-    free(m);
-}
-RAY_ACTOR(Maker, maker_init, maker_fini)
-
-/* Lets go of the last object; makes a new one of the W4 words. */
-static int make_words(ray_ctx *ctx, void *state, const ray_buf *args, int nargs)
-{
-    (void)args, (void)nargs;
-    maker *m = state;
-    if (m->have)
-        ray_release(m->last);
-    m->have = 0;
-    uint64_t *p = ray_create(W6_BYTES, &m->last);
-    if (!p)
-        return ray_fail(ctx, "make_words: %s", ray_last_error());
-    for (uint64_t i = 0; i < W6_BYTES / 8; i++)
-        p[i] = w4_word(i);
-    int rc = ray_seal(m->last);
-    if (rc)
-        return ray_fail(ctx, "make_words: seal: %s", ray_last_error());
-    m->have = 1;
-    return ray_return(ctx, 0, &m->last, sizeof(m->last));
-}
-RAY_METHOD(Maker, make_words)
+/* W6's maker: an actor on node 1 (tests/lib/maker.h). */
 
 
 /* ------------------------------------------------------------------ W6 */
@@ -91,15 +51,11 @@ static ray_actor g_maker;
 
 static int w6_rep(int rep, double *v, int *ok)
 {
-    ray_ref made, big;
+    ray_ref big;
     ray_buf b;
-    int rc = ray_actor_call(g_maker, "make_words", NULL, 0, NULL, &made);
-    if (rc || (rc = ray_get(made, &b, TIMEOUT_S)) || b.size != sizeof(big)) {
-        ray_release(made);
-        return fail_ray("the object on node 1", rc ? rc : RAY_EPROTO);
-    }
-    memcpy(&big, b.data, sizeof(big));
-    ray_release(made);
+    int rc = maker_make(g_maker, W6_BYTES, TIMEOUT_S, &big);
+    if (rc)
+        return fail_ray("the object on node 1", rc);
     double t0 = now();
     rc = ray_get(big, &b, TIMEOUT_S);
     double t1 = now();
