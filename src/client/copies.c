@@ -154,15 +154,17 @@ int client_store_alloc(uint32_t slot, uint64_t size, void **data)
     if (rc != RAY_ENOMEM || ray_cl.num_nodes < 2 || size > st->arena_size ||
         !(ray_cl.cfg.store_full_wait_s > 0))
         return rc;
-    uint64_t start = ray_now_ns(), end = start + (uint64_t)(ray_cl.cfg.store_full_wait_s * 1e9);
+    double wait_s = RAY_MIN(ray_cl.cfg.store_full_wait_s, 86400.0);
+    uint64_t start = ray_now_ns(), end = start + (uint64_t)(wait_s * 1e9);
     uint64_t nap_ns = 100000, asked_ns = 0;
     for (;;) {
         uint64_t now = ray_now_ns();
         if (!asked_ns || now - asked_ns >= 20000000ULL) { /* again if no room came */
             msg_reclaim m = {0, 0, size};
             uint32_t dropped = 0;
-            if (client_request(MSG_RECLAIM, &m, sizeof(m), &dropped, sizeof(dropped), NULL))
-                break; /* the service is gone: the first error stands */
+            if ((rc = client_request(MSG_RECLAIM, &m, sizeof(m), &dropped, sizeof(dropped),
+                                     NULL)))
+                return rc; /* the service is gone: that is the error */
             asked_ns = now;
         }
         if ((rc = store_obj_alloc(st, slot, size, data)) != RAY_ENOMEM || ray_now_ns() >= end)
@@ -171,8 +173,11 @@ int client_store_alloc(uint32_t slot, uint64_t size, void **data)
         nanosleep(&ts, NULL);
         nap_ns = RAY_MIN(nap_ns * 2, 10000000ULL);
     }
-    if (rc == RAY_ENOMEM)
-        ray_debug("client", "no room for %llu bytes after %.3f s", (unsigned long long)size,
-                  (ray_now_ns() - start) / 1e9);
+    if (rc == RAY_ENOMEM) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", ray_last_error());
+        rc = ray_err(RAY_ENOMEM, "%s (after %.1f s of waiting for room, RAY_MPI_STORE_FULL_WAIT_S)",
+                     why, (ray_now_ns() - start) / 1e9);
+    }
     return rc;
 }

@@ -41,6 +41,7 @@ typedef struct proxy {
     uint32_t slot, sgen; /* the local object (one reference is the proxy's) */
     uint32_t state, next_free;
     uint64_t idle_ns; /* since when only the proxy held it */
+    uint64_t told_ns; /* when a process here was last given it (pull_proxy) */
     uint64_t pull_ns; /* when its bytes were asked for (the timeline) */
 } proxy;
 
@@ -166,6 +167,9 @@ void pull_sweep(sched_service *svc);
 /* Such copies go now, not after their idle time: all of them (owner
  * UINT32_MAX) or those of one node's objects; how many went. */
 uint32_t pull_reclaim(sched_service *svc, uint32_t owner);
+/* store_obj_alloc of local object obj by the service: when the store is
+ * full, other idle copies go first, then it tries again. */
+int pull_alloc(sched_service *svc, uint32_t obj, uint64_t size, void **dst);
 /* W_RECLAIM: node from's store is full. */
 void pull_on_reclaim(sched_service *svc, uint32_t from, const uint8_t *p, uint32_t len);
 

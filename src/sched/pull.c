@@ -42,10 +42,8 @@ static proxy *proxy_of_slot(sched_service *svc, uint32_t slot, uint32_t *idx)
 
 static uint32_t reclaim(sched_service *svc, uint32_t owner, uint32_t keep_slot);
 
-/* Room for a copy's bytes (local object obj): when the store is full,
- * other idle copies here go first (their idle time is a cache, not a
- * promise). */
-static int copy_alloc(sched_service *svc, uint32_t obj, uint64_t size, void **dst)
+/* Their idle time is a cache, not a promise. */
+int pull_alloc(sched_service *svc, uint32_t obj, uint64_t size, void **dst)
 {
     int rc = store_obj_alloc(&svc->sh.st, obj, size, dst);
     if (rc == RAY_ENOMEM && reclaim(svc, UINT32_MAX, obj))
@@ -137,6 +135,8 @@ int pull_proxy(sched_service *svc, wire_ref r, int pull, uint32_t *slot, uint32_
     }
     if (pull && p->state == PROXY_IDLE)
         start_pull(svc, p);
+    p->told_ns = ray_now_ns(); /* not reclaimed before the asker holds it */
+    p->idle_ns = 0;
     *slot = p->slot;
     *gen = p->sgen;
     return 0;
@@ -290,18 +290,18 @@ void pull_on_pulled(sched_service *svc, uint32_t from, const uint8_t *p, uint32_
     void *dst;
     int rc = w.code;
     if (!rc && w.kind == WIRE_OUT_AT) {
+        px->state = PROXY_PULLING; /* before: a get that fails at once finishes the job inside */
         rc = pull_start(svc, from, w.offset, w.size, w.req_slot, PULL_FOR_PROXY, w.slot, w.gen, 0,
                         0);
-        if (!rc) {
-            px->state = PROXY_PULLING;
+        if (!rc)
             return;
-        }
+        px->state = PROXY_DONE;
         sched_out *u = cluster_out(svc, from, W_UNPIN, sizeof(*u));
         if (u)
             *u = (sched_out){w.slot, w.gen};
         bytes = ray_last_error();
         w.len = (uint32_t)strlen(bytes);
-    } else if (!rc && (w.size != w.len || (rc = copy_alloc(svc, w.req_slot, w.size, &dst)))) {
+    } else if (!rc && (w.size != w.len || (rc = pull_alloc(svc, w.req_slot, w.size, &dst)))) {
         bytes = rc ? ray_last_error() : "malformed answer";
         rc = rc ? rc : RAY_EPROTO;
         w.len = (uint32_t)strlen(bytes);
@@ -413,7 +413,7 @@ int pull_start(sched_service *svc, uint32_t from, uint64_t roff, uint64_t size, 
     void *dst;
     if (!store_obj_writing(st, obj)) /* failed (cancelled) meanwhile: not wanted */
         return ray_err(RAY_ECANCELLED, "not wanted any more");
-    int rc = copy_alloc(svc, obj, size, &dst);
+    int rc = pull_alloc(svc, obj, size, &dst);
     if (rc)
         return rc;
     if (!st->objs[obj].block) { /* small enough to live in the table: not read by a get */
@@ -462,11 +462,15 @@ int pull_start(sched_service *svc, uint32_t from, uint64_t roff, uint64_t size, 
 
 /* ---- copies nobody holds */
 
-static void proxy_drop(sched_service *svc, uint32_t idx)
+/* The copy goes if its proxy's reference is the last (a process may
+ * take one at any time: then it stays); 1 if it went. */
+static int proxy_drop(sched_service *svc, uint32_t idx)
 {
     svc_cluster *c = svc_cl(svc);
     proxy *p = proxy_at(svc, idx);
     uint64_t v;
+    if (!store_obj_unref_only(&svc->sh.st, p->slot))
+        return 0;
     if (ray_map64_get(&c->proxy_by_remote, remote_key(p->remote), &v) && v == idx + 1)
         ray_map64_del(&c->proxy_by_remote, remote_key(p->remote));
     ray_map64_del(&c->proxy_by_slot, p->slot);
@@ -475,7 +479,8 @@ static void proxy_drop(sched_service *svc, uint32_t idx)
     p->used = 0;
     p->next_free = c->proxy_free;
     c->proxy_free = idx + 1;
-    store_obj_unref(&svc->sh.st, slot);
+    store_obj_free(&svc->sh.st, slot);
+    return 1;
 }
 
 /* A copy only the service itself holds, its bytes here or failed. */
@@ -504,17 +509,20 @@ void pull_sweep(sched_service *svc)
     }
 }
 
+/* A copy a process here was given this recently is not reclaimed: it may
+ * not hold it yet (its hold after our drop would fail, and it asks again). */
+#define RECLAIM_TOLD_NS 100000000ULL
+
 static uint32_t reclaim(sched_service *svc, uint32_t owner, uint32_t keep_slot)
 {
     svc_cluster *c = svc_cl(svc);
+    uint64_t now = ray_now_ns();
     uint32_t n = 0;
     for (uint32_t i = 0; c && i < c->proxies.len; i++) {
         proxy *p = proxy_at(svc, i);
-        if (proxy_idle(svc, p) && p->slot != keep_slot &&
-            (owner == UINT32_MAX || p->remote.node == owner)) {
-            proxy_drop(svc, i);
-            n++;
-        }
+        if (proxy_idle(svc, p) && p->slot != keep_slot && now - p->told_ns >= RECLAIM_TOLD_NS &&
+            (owner == UINT32_MAX || p->remote.node == owner))
+            n += proxy_drop(svc, i);
     }
     return n;
 }

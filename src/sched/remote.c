@@ -192,7 +192,7 @@ static int build_body(sched_service *svc, sched_task *k, uint64_t size, uint8_t 
         return 0;
     void *p;
     int rc = store_obj_new(st, STORE_SEALED, 1, &k->body_obj);
-    if (!rc && !(rc = store_obj_alloc(st, k->body_obj, size, &p)))
+    if (!rc && !(rc = pull_alloc(svc, k->body_obj, size, &p)))
         *b = p;
     return rc;
 }
@@ -472,7 +472,7 @@ static int apply_output(sched_service *svc, uint32_t from, uint32_t t, uint32_t 
         bytes = ray_last_error();
     } else if (!store_obj_writing(st, obj)) {
         return 0; /* cancelled meanwhile */
-    } else if (!(rc = store_obj_alloc(st, obj, o->size, &dst))) {
+    } else if (!(rc = pull_alloc(svc, obj, o->size, &dst))) {
         if (o->size)
             memcpy(dst, bytes, o->size);
         if (ray_tl_on) /* came inside the result message */

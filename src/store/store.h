@@ -212,6 +212,20 @@ static inline int store_obj_unref_last(store *s, uint32_t slot)
         atomic_store_explicit(store_freeing, (uint64_t)o->gen << 32 | slot, memory_order_relaxed);
     return 1;
 }
+/* Drops the one reference left, only if it is the last and no process is
+ * changing the count (the word is exactly 1): 1 if it did (the caller
+ * frees the object), 0 if someone took one meanwhile. */
+static inline int store_obj_unref_only(store *s, uint32_t slot)
+{
+    store_obj *o = &s->objs[slot];
+    uint64_t h = 1;
+    if (!atomic_compare_exchange_strong_explicit(&o->hold, &h, 0, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return 0;
+    if (store_freeing)
+        atomic_store_explicit(store_freeing, (uint64_t)o->gen << 32 | slot, memory_order_relaxed);
+    return 1;
+}
 static inline void store_obj_unref(store *s, uint32_t slot)
 {
     if (store_obj_unref_last(s, slot))

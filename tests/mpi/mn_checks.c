@@ -415,6 +415,20 @@ static void check_full_store(void)
         diag("%s", ray_last_error());
     if (have)
         ray_actor_kill(h);
+    /* What does not fit beside what this process holds: RAY_ENOMEM after
+     * the wait, saying so. */
+    ray_ref held, more;
+    double t0 = now_s();
+    void *p = ray_create(FULL, &held), *q = p ? ray_create(2 * FULL, &more) : NULL;
+    double waited = now_s() - t0;
+    ok(p && !q && strstr(ray_last_error(), "RAY_MPI_STORE_FULL_WAIT_S") && waited > 1.5,
+       "192 MiB beside 96 MiB held (store 256 MiB): no room, said after %.1f s of waiting",
+       waited);
+    diag("%s", ray_last_error());
+    if (q)
+        ray_release(more);
+    if (p)
+        ray_release(held);
 }
 
 static void check_baseline(const ray_stats *base)
