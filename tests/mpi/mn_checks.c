@@ -8,7 +8,10 @@
  * called in order from the driver and from tasks on other nodes, and found
  * by name from another node; nested tasks submit across nodes; an error
  * travels across nodes with its message; an object its owner released is
- * RAY_ELOST; and the driver's store goes back to where it started.
+ * RAY_ELOST; objects of 3/8 of the store made one after another on node
+ * 1 and read on node 0 never find a store full of idle copies, and what
+ * cannot fit is RAY_ENOMEM after the wait; and the driver's store goes
+ * back to where it started.
  *
  *   mn_checks [EXIT_CODE]   (exits with it when every check passed)
  *   mn_checks startup       one task, for the start-up run at many ranks
@@ -62,7 +65,6 @@ static int64_t first_bad_of(const ray_buf *b, uint64_t size)
 
 static int64_t first_bad(const ray_buf *b) { return first_bad_of(b, BIG); }
 
-#define FULL (96u << 20)
 
 static int check_big(ray_ctx *ctx, const ray_buf *args, int nargs)
 {
@@ -389,12 +391,17 @@ static void check_lost(void)
     ray_release(r);
 }
 
-/* Objects of more than a third of the store, made on node 1 one after
- * another and each read on node 0 and let go: the copies node 0 keeps a
- * while (and with them node 1's originals) make room when a store is
- * full, instead of failing the next ray_create. */
+/* Objects of 3/8 of the store, made on node 1 one after another and each
+ * read on node 0 and let go: the copies node 0 keeps a while (and with
+ * them node 1's originals) make room when a store is full, instead of
+ * failing the next ray_create.  Then 3/4 of the store beside 3/8 held:
+ * RAY_ENOMEM after RAY_MPI_STORE_FULL_WAIT_S (2 s), saying so. */
 static void check_full_store(void)
 {
+    ray_stats st;
+    ray_get_stats(&st);
+    uint64_t cap = st.store_capacity_bytes, size = cap * 3 / 8 / 8 * 8;
+    unsigned mib = (unsigned)(size >> 20), cap_mib = (unsigned)(cap >> 20);
     ray_actor_opts ao;
     ray_actor_opts_init(&ao);
     ao.node = 1;
@@ -403,27 +410,25 @@ static void check_full_store(void)
     for (int i = 0; i < 8 && !rc; i++) {
         ray_ref big;
         ray_buf b;
-        if ((rc = maker_make(h, FULL, E2E_TIMEOUT, &big)))
+        if ((rc = maker_make(h, size, E2E_TIMEOUT, &big)))
             break;
         if (!(rc = ray_get(big, &b, E2E_TIMEOUT)))
-            good += first_bad_of(&b, FULL) == -1;
+            good += first_bad_of(&b, size) == -1;
         ray_release(big);
     }
-    ok(!rc && good == 8, "8 objects of 96 MiB in a row (store 256 MiB) made on node 1, each read "
-                         "on node 0 and let go (%d right, %s)", good, rc ? ray_errname(rc) : "ok");
+    ok(!rc && good == 8, "8 objects of %u MiB in a row (store %u MiB) made on node 1, each read "
+                         "on node 0 and let go (%d right, %s)", mib, cap_mib, good,
+       rc ? ray_errname(rc) : "ok");
     if (rc)
         diag("%s", ray_last_error());
     if (have)
         ray_actor_kill(h);
-    /* What does not fit beside what this process holds: RAY_ENOMEM after
-     * the wait, saying so. */
     ray_ref held, more;
     double t0 = now_s();
-    void *p = ray_create(FULL, &held), *q = p ? ray_create(2 * FULL, &more) : NULL;
+    void *p = ray_create(size, &held), *q = p ? ray_create(2 * size, &more) : NULL;
     double waited = now_s() - t0;
     ok(p && !q && strstr(ray_last_error(), "RAY_MPI_STORE_FULL_WAIT_S") && waited > 1.5,
-       "192 MiB beside 96 MiB held (store 256 MiB): no room, said after %.1f s of waiting",
-       waited);
+       "%u MiB beside %u MiB held: no room, said after %.1f s of waiting", 2 * mib, mib, waited);
     diag("%s", ray_last_error());
     if (q)
         ray_release(more);
