@@ -59,7 +59,6 @@ typedef struct node {
     char start_msg[512];
     char jobdir[PATH_MAX];
     int sentinel_fd;      /* write end of the sentinel's pipe */
-    pid_t sentinel_pid;
     pthread_t prefault;
     int joined;           /* with the job's other nodes */
     out_streams *outs;    /* workers' output, prefixed (ray-mpi), or NULL */
@@ -265,11 +264,6 @@ static void reap(node *n)
         pid_t pid = waitpid(-1, &st, WNOHANG);
         if (pid <= 0)
             return;
-        if (pid == n->sentinel_pid) {
-            n->sentinel_pid = 0; /* killed by someone: nothing to wait for */
-            close(n->sentinel_fd);
-            continue;
-        }
         if (pid == n->driver_pid) {
             n->driver_status = st;
             n->driver_exited = 1;
@@ -317,41 +311,48 @@ static int spawn_driver(node *n)
 }
 
 /*
- * The sentinel: a child that only waits for this process to end, however
- * it ends (SIGKILL included), then removes the job directory.  It learns of
- * the end when the pipe's write end, held only by us, closes.
+ * The sentinel: a process that only waits for this one to end, however it
+ * ends (SIGKILL included), then removes the job directory.  It learns of
+ * the end when the pipe's write end, held only by us, closes.  It is our
+ * grandchild, its parent gone at once, in a session of its own: a launcher
+ * that kills the step's process tree (Slurm's proctrack/linuxproc, on
+ * srun's second ^C) or its process group would otherwise kill it with us,
+ * and the directory stayed.  It lives no longer than we do.
  */
 static void start_sentinel(node *n)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return;
-    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         close(p[1]);
+        pid_t s = fork();
+        if (s != 0)
+            _exit(s < 0); /* the go-between */
         for (int fd = 3; fd < 1024; fd++)
             if (fd != p[0])
                 close(fd);
         prctl(PR_SET_NAME, "ray-mpi-sentinel");
-        setpgid(0, 0); /* a launcher that kills the node's process group spares it */
+        setsid();
         sigset_t all;
         sigfillset(&all);
         sigprocmask(SIG_BLOCK, &all, NULL); /* a ^C to the group is not ours to obey */
         char c;
-        if (getppid() == parent)
-            while (read(p[0], &c, 1) < 0 && errno == EINTR)
-                ;
+        while (read(p[0], &c, 1) < 0 && errno == EINTR)
+            ;
         ray_jobdir_remove(n->jobdir);
         _exit(0);
     }
     close(p[0]);
-    if (pid < 0) {
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+        ray_warn("node", "no sentinel for the job directory %s: it stays if this process is "
+                         "killed", n->jobdir);
         close(p[1]);
         return;
     }
     n->sentinel_fd = p[1];
-    n->sentinel_pid = pid;
 }
 
 /*
@@ -666,9 +667,9 @@ static void teardown(node *n)
     n->topo = NULL;
     outs_destroy(n->outs);
     n->outs = NULL;
-    if (n->sentinel_pid > 0) {
-        close(n->sentinel_fd);
-        waitpid(n->sentinel_pid, NULL, 0);
+    if (n->sentinel_fd >= 0) {
+        close(n->sentinel_fd); /* the directory is gone already: the sentinel ends */
+        n->sentinel_fd = -1;
     }
     if (n->ep >= 0)
         close(n->ep);

@@ -16,6 +16,10 @@
  *   abort   dies of SIGABRT
  *   svckill the test SIGKILLs the job's node service; the driver's next
  *           ray_get must fail promptly (not hang), then it exits 6
+ *   treekill waits to be SIGKILLed, with every process descended from it
+ *           at once (what Slurm's proctrack/linuxproc does on srun's
+ *           second ^C): the sentinel, not of that tree, removes the job
+ *           directory
  *
  * Each driver gets its own TMPDIR and a unique environment variable; the
  * test finds the job's processes by that variable in /proc/PID/environ
@@ -69,7 +73,8 @@ static int child_main(int argc, char **argv, const char *mode)
         return 92;
     snprintf(ready, sizeof(ready), "%s/ready", marks);
     touch(ready);
-    if (!strcmp(mode, "kill") || !strcmp(mode, "sigint") || !strcmp(mode, "sigterm")) {
+    if (!strcmp(mode, "kill") || !strcmp(mode, "sigint") || !strcmp(mode, "sigterm") ||
+        !strcmp(mode, "treekill")) {
         sleep_s(E2E_TIMEOUT); /* the test signals it long before */
         return 93;
     }
@@ -227,6 +232,22 @@ struct run {
     pid_t pid;
 };
 
+/* SIGKILLs root and every job process descended from it, all found
+ * before any is killed; how many. */
+static int kill_tree(run *c, pid_t root)
+{
+    int pids[256], n = job_pids(c->tag, pids, 256), tree[256], k = 0;
+    for (int i = 0; i < n && i < 256; i++)
+        for (pid_t p = pids[i]; p > 1; p = proc_ppid(p))
+            if (p == root) {
+                tree[k++] = pids[i];
+                break;
+            }
+    for (int i = 0; i < k; i++)
+        kill_pid(tree[i], SIGKILL);
+    return k;
+}
+
 /* The job's process whose parent is `parent` (the driver's node service). */
 static pid_t child_of(run *c, pid_t parent)
 {
@@ -340,7 +361,10 @@ static void run_case(const char *scratch, char *self, const char *mode, int want
     if (up)
         check_running(&c, shm, &nshm);
 
-    if (want_sig == SIGKILL || want_sig == SIGTERM) {
+    if (!strcmp(mode, "treekill")) {
+        int k = kill_tree(&c, c.pid);
+        ok(k >= 3, "%s: SIGKILL the driver and its descendants at once (%d processes)", mode, k);
+    } else if (want_sig == SIGKILL || want_sig == SIGTERM) {
         kill_pid(c.pid, want_sig);
     } else if (want_sig == SIGINT) {
         kill_group(c.pid, SIGINT);
@@ -395,6 +419,7 @@ int main(int argc, char **argv)
     run_case(scratch, argv[0], "_exit4", 0, 4);
     run_case(scratch, argv[0], "abort", SIGABRT, 0);
     run_case(scratch, argv[0], "svckill", 0, 6);
+    run_case(scratch, argv[0], "treekill", SIGKILL, 0);
     rm_tree(scratch);
     return tap_done();
 }
