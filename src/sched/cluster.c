@@ -468,9 +468,10 @@ int sched_service_join(sched_service *svc, net *n)
     c->dirty = calloc(n->num_nodes, 1);
     c->view = calloc(n->num_nodes, sizeof(*c->view));
     c->heard_ns = calloc(n->num_nodes, sizeof(uint64_t));
+    c->copies_at = calloc(n->num_nodes, sizeof(int64_t));
     c->remote_at = ray_reserve((size_t)svc->l.max_tasks * sizeof(uint32_t));
     svc->cluster = c;
-    if (!c->out || !c->dirty || !c->view || !c->heard_ns || !c->remote_at) {
+    if (!c->out || !c->dirty || !c->view || !c->heard_ns || !c->copies_at || !c->remote_at) {
         sched_service_leave(svc); /* what was made */
         return ray_err(RAY_ENOMEM, "out of memory for the cluster tables");
     }
@@ -513,6 +514,7 @@ void sched_service_leave(sched_service *svc)
     free(c->dirty);
     free(c->view);
     free(c->heard_ns);
+    free(c->copies_at);
     if (c->remote_at)
         ray_unreserve(c->remote_at, (size_t)svc->l.max_tasks * sizeof(uint32_t));
     ray_vec_free(&c->execs);

@@ -87,6 +87,7 @@ typedef struct svc_cluster {
     uint32_t *remote_at;       /* per task slot: node + 1 it runs on, for its owner */
     wire_load *view;           /* every node's load, as rank 0 last said */
     uint64_t *heard_ns;        /* when each node was last heard of */
+    int64_t *copies_at;        /* per node: copies of our objects it holds (its W_REF sums) */
     wire_load last_load;
     uint64_t next_load_ns, next_view_ns, last_load_ns;
     uint32_t view_changed;

@@ -255,6 +255,7 @@ void pull_on_ref(sched_service *svc, uint32_t from, const uint8_t *p, uint32_t l
     for (uint32_t i = 0; i + sizeof(wire_refdelta) <= len; i += sizeof(wire_refdelta)) {
         wire_refdelta d;
         memcpy(&d, p + i, sizeof(d));
+        svc_cl(svc)->copies_at[from] += d.delta; /* each copy's +1 and -1, whatever the object */
         if (!d.slot || d.slot >= st->max_objects)
             continue;
         if (d.delta > 0)
@@ -555,7 +556,8 @@ static int read_request(sched_service *svc, uint32_t from, const void *m, uint32
 }
 
 /* At most this often a node asks the others for room: each answer (their
- * W_REF) takes a round trip, and the asker retries meanwhile. */
+ * W_REF) takes a round trip, and the asker retries meanwhile.  Asked are
+ * the nodes that hold copies of our objects (their W_REF sums), not all. */
 #define RECLAIM_EVERY_NS 5000000ULL
 
 void svc_on_reclaim(sched_service *svc, uint32_t from, const void *m, uint32_t len)
@@ -569,7 +571,8 @@ void svc_on_reclaim(sched_service *svc, uint32_t from, const void *m, uint32_t l
     if (c && now - c->reclaim_ns >= RECLAIM_EVERY_NS) {
         c->reclaim_ns = now;
         for (uint32_t i = 0; i < c->num_nodes; i++) {
-            wire_reclaim *w = i == c->node ? NULL : cluster_out(svc, i, W_RECLAIM, sizeof(*w));
+            int asked = i != c->node && c->copies_at[i] > 0; /* only nodes with copies of ours */
+            wire_reclaim *w = asked ? cluster_out(svc, i, W_RECLAIM, sizeof(*w)) : NULL;
             if (w)
                 *w = (wire_reclaim){q.bytes};
         }
