@@ -93,7 +93,8 @@ int ray_log_parse_level(const char *s);
       "SLURM_MEM_PER_NODE, else of the cgroup limit or physical memory)")     \
     X(STORE_FULL_WAIT_S, store_full_wait_s, DOUBLE, "2",                      \
       "seconds an object waits for room in a full store of a job of several " \
-      "nodes (idle copies on other nodes are let go at once; 0: fail at once)") \
+      "nodes (idle copies of other nodes' objects go at once; 0: fail at "    \
+      "once)")                                                                \
     X(PREFAULT, prefault, BOOL, "yes",                                        \
       "fault the whole store in at start, in the background (paused while "  \
       "tasks live), so puts run at memcpy speed")                             \
