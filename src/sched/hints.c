@@ -144,10 +144,6 @@ int sched_hints_run(sched *s, uint32_t o, uint32_t me, _Atomic uint64_t *journal
 {
     if (!o || o >= s->st.max_objects || !journal)
         return 0; /* a thread whose death nobody sorts out: the service takes them */
-    /* The seal (a store) before the read of the record (a load): with two
-     * arguments sealed at once, at least one sealer must see both sealed,
-     * and x86 keeps a store-load order only behind a full fence. */
-    atomic_thread_fence(memory_order_seq_cst);
     uint32_t og = s->st.objs[o].gen;
     uint64_t w = atomic_load_explicit(&s->hints[o].word, memory_order_acquire);
     if ((uint32_t)(w >> 32) != og)

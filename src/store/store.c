@@ -257,12 +257,16 @@ void store_populate(store *s, uint64_t off, uint64_t size, int write)
     }
 }
 
+/* Sequentially consistent: of two arguments of one task sealed at once,
+ * each sealer then reads the other's state (sched_hints_run, a seq_cst
+ * load), and one of them must see both sealed.  On x86 the locked
+ * exchange is a full barrier whatever the order asked: no fence added. */
 static int set_ready(store_obj *o, uint32_t state)
 {
     uint32_t old = atomic_load_explicit(&o->state, memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(&o->state, &old,
                                                   state | (old & STORE_WATCHED),
-                                                  memory_order_acq_rel,
+                                                  memory_order_seq_cst,
                                                   memory_order_relaxed))
         ;
     return !!(old & STORE_WATCHED);
