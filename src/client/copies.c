@@ -161,8 +161,7 @@ int client_store_alloc(uint32_t slot, uint64_t size, void **data)
         uint64_t now = ray_now_ns();
         if (!asked_ns || now - asked_ns >= 20000000ULL) { /* again if no room came */
             msg_reclaim m = {0, 0, size};
-            uint32_t dropped = 0;
-            if ((rc = client_request(MSG_RECLAIM, &m, sizeof(m), &dropped, sizeof(dropped), NULL)))
+            if ((rc = client_request(MSG_RECLAIM, &m, sizeof(m), NULL, 0, NULL)))
                 return rc; /* the service is gone: that is the error */
             asked_ns = now;
         }

@@ -22,13 +22,18 @@
 
 const char *dag_env(const char *name);
 
-static int affinity_cpus(void)
+int dag_affinity_cpus(int *list, int max)
 {
     cpu_set_t *set = CPU_ALLOC(4096);
     size_t size = CPU_ALLOC_SIZE(4096);
     int n = 0;
     if (set && sched_getaffinity(0, size, set) == 0)
-        n = CPU_COUNT_S(size, set);
+        for (int c = 0; c < 4096; c++)
+            if (CPU_ISSET_S(c, size, set)) {
+                if (n < max)
+                    list[n] = c;
+                n++;
+            }
     CPU_FREE(set);
     return n;
 }
@@ -48,7 +53,7 @@ static int env_cpus(const char *name, double *out)
 
 double dag_cpus_by_rule(char *from, size_t size)
 {
-    double d, mine = affinity_cpus();
+    double d, mine = dag_affinity_cpus(NULL, 0);
     if (env_cpus("RAY_MPI_NUM_CPUS", &d)) {
         snprintf(from, size, "RAY_MPI_NUM_CPUS");
         return d;

@@ -87,6 +87,9 @@ typedef struct dag_cluster {
 int dag_cluster_detect(const dag_config *cfg, dag_cluster *out);
 /* The CPU count of this node by the runtime's own rule (README). */
 double dag_cpus_by_rule(char *from, size_t size);
+/* The CPUs this process may run on: how many; the first max of them in
+ * list. */
+int dag_affinity_cpus(int *list, int max);
 
 /* ---- one execution (run.c) */
 

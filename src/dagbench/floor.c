@@ -59,12 +59,8 @@ static void child_work(const dag_config *cfg, const dag_point *pt, long tasks, f
 static int start_children(const dag_config *cfg, const dag_point *pt, long tasks, int n,
                           floor_shared *sh, pid_t *pids, long *done)
 {
-    int started = 0, cpus[MAX_CHILDREN], ncpu = 0;
-    cpu_set_t mask;
-    if (!sched_getaffinity(0, sizeof(mask), &mask))
-        for (int c = 0; c < CPU_SETSIZE && ncpu < MAX_CHILDREN; c++)
-            if (CPU_ISSET(c, &mask))
-                cpus[ncpu++] = c;
+    int started = 0, cpus[MAX_CHILDREN], ncpu = dag_affinity_cpus(cpus, MAX_CHILDREN);
+    ncpu = ncpu < MAX_CHILDREN ? ncpu : MAX_CHILDREN;
     *done = 0;
     fflush(NULL);
     for (int i = 0; i < n; i++) {

@@ -166,8 +166,9 @@ void pull_remote_ready(sched_service *svc, uint32_t id);
 /* Copies nobody here holds any more go (their owners are told). */
 void pull_sweep(sched_service *svc);
 /* Such copies go now, not after their idle time: all of them (owner
- * UINT32_MAX) or those of one node's objects; how many went. */
-uint32_t pull_reclaim(sched_service *svc, uint32_t owner);
+ * UINT32_MAX) or those of one node's objects, but the copy in local slot
+ * keep_slot (0: none); how many went. */
+uint32_t pull_reclaim(sched_service *svc, uint32_t owner, uint32_t keep_slot);
 /* store_obj_alloc of local object obj by the service: when the store is
  * full, other idle copies go first, then it tries again. */
 int pull_alloc(sched_service *svc, uint32_t obj, uint64_t size, void **dst);

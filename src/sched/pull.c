@@ -40,13 +40,11 @@ static proxy *proxy_of_slot(sched_service *svc, uint32_t slot, uint32_t *idx)
     return p;
 }
 
-static uint32_t reclaim(sched_service *svc, uint32_t owner, uint32_t keep_slot);
-
 /* Their idle time is a cache, not a promise. */
 int pull_alloc(sched_service *svc, uint32_t obj, uint64_t size, void **dst)
 {
     int rc = store_obj_alloc(&svc->sh.st, obj, size, dst);
-    if (rc == RAY_ENOMEM && reclaim(svc, UINT32_MAX, obj))
+    if (rc == RAY_ENOMEM && pull_reclaim(svc, UINT32_MAX, obj))
         rc = store_obj_alloc(&svc->sh.st, obj, size, dst);
     return rc;
 }
@@ -514,7 +512,7 @@ void pull_sweep(sched_service *svc)
  * not hold it yet (its hold after our drop would fail, and it asks again). */
 #define RECLAIM_TOLD_NS 100000000ULL
 
-static uint32_t reclaim(sched_service *svc, uint32_t owner, uint32_t keep_slot)
+uint32_t pull_reclaim(sched_service *svc, uint32_t owner, uint32_t keep_slot)
 {
     svc_cluster *c = svc_cl(svc);
     uint64_t now = ray_now_ns();
@@ -528,8 +526,6 @@ static uint32_t reclaim(sched_service *svc, uint32_t owner, uint32_t keep_slot)
     return n;
 }
 
-uint32_t pull_reclaim(sched_service *svc, uint32_t owner) { return reclaim(svc, owner, 0); }
-
 void pull_on_reclaim(sched_service *svc, uint32_t from, const uint8_t *p, uint32_t len)
 {
     wire_reclaim w;
@@ -537,7 +533,7 @@ void pull_on_reclaim(sched_service *svc, uint32_t from, const uint8_t *p, uint32
         cluster_fail(svc, from, "node %u sent a malformed W_RECLAIM", from);
         return;
     }
-    uint32_t n = pull_reclaim(svc, from);
+    uint32_t n = pull_reclaim(svc, from, 0);
     ray_debug("pull", "node %u's store is full (%llu bytes asked): %u idle copies of its "
                       "objects let go", from, (unsigned long long)w.bytes, n);
 }
@@ -566,7 +562,7 @@ void svc_on_reclaim(sched_service *svc, uint32_t from, const void *m, uint32_t l
     if (read_request(svc, from, m, len, &q, sizeof(q)))
         return;
     svc_cluster *c = svc_cl(svc);
-    uint32_t n = pull_reclaim(svc, UINT32_MAX);
+    pull_reclaim(svc, UINT32_MAX, 0);
     uint64_t now = ray_now_ns();
     if (c && now - c->reclaim_ns >= RECLAIM_EVERY_NS) {
         c->reclaim_ns = now;
@@ -577,7 +573,7 @@ void svc_on_reclaim(sched_service *svc, uint32_t from, const void *m, uint32_t l
                 *w = (wire_reclaim){q.bytes};
         }
     }
-    svc_reply(svc, from, q.req, 0, &n, sizeof(n));
+    svc_reply(svc, from, q.req, 0, NULL, 0);
 }
 
 void svc_on_proxy(sched_service *svc, uint32_t from, const void *m, uint32_t len)

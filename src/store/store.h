@@ -194,6 +194,14 @@ void store_obj_free_resume(store *s, uint64_t freeing);
 int store_obj_ref_live(store *s, uint32_t slot, uint32_t gen);
 /* A release of an object nobody holds (a double release): logged, ignored. */
 int store_obj_unref_none(const store *s, uint32_t slot);
+/* The last reference is gone: from here on the object is recorded as
+ * being freed (a death now is finished by the service); 1. */
+static inline int store_obj_freeing(const store_obj *o, uint32_t slot)
+{
+    if (store_freeing)
+        atomic_store_explicit(store_freeing, (uint64_t)o->gen << 32 | slot, memory_order_relaxed);
+    return 1;
+}
 /* Drops one reference; 1 if it was the last: the caller frees the object,
  * which from this instruction on is recorded as being freed.  Never below
  * zero, so a mistaken release cannot reach into the mark. */
@@ -206,11 +214,7 @@ static inline int store_obj_unref_last(store *s, uint32_t slot)
             return store_obj_unref_none(s, slot);
     while (!atomic_compare_exchange_weak_explicit(&o->hold, &h, h - 1, memory_order_acq_rel,
                                                   memory_order_relaxed));
-    if (STORE_HOLD_REFS(h) != 1)
-        return 0;
-    if (store_freeing)
-        atomic_store_explicit(store_freeing, (uint64_t)o->gen << 32 | slot, memory_order_relaxed);
-    return 1;
+    return STORE_HOLD_REFS(h) == 1 && store_obj_freeing(o, slot);
 }
 /* Drops the one reference left, only if it is the last and no process is
  * changing the count (the word is exactly 1): 1 if it did (the caller
@@ -219,12 +223,9 @@ static inline int store_obj_unref_only(store *s, uint32_t slot)
 {
     store_obj *o = &s->objs[slot];
     uint64_t h = 1;
-    if (!atomic_compare_exchange_strong_explicit(&o->hold, &h, 0, memory_order_acq_rel,
-                                                 memory_order_relaxed))
-        return 0;
-    if (store_freeing)
-        atomic_store_explicit(store_freeing, (uint64_t)o->gen << 32 | slot, memory_order_relaxed);
-    return 1;
+    return atomic_compare_exchange_strong_explicit(&o->hold, &h, 0, memory_order_acq_rel,
+                                                   memory_order_relaxed) &&
+           store_obj_freeing(o, slot);
 }
 static inline void store_obj_unref(store *s, uint32_t slot)
 {
